@@ -1,0 +1,188 @@
+"""Command line: a thin layer over the Python API (``clrnet --help``)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="CLR-Net: protect photos against malicious cropping; localise crops and "
+                       "recover what was cut away.")
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _parse_size(text: Optional[str]) -> Optional[tuple[int, int]]:
+    if not text:
+        return None
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+        if w < 1 or h < 1:
+            raise ValueError
+        return w, h
+    except ValueError:
+        _fail(f"--original-size {text!r}: expected WIDTHxHEIGHT, e.g. 768x512")
+    return None
+
+
+@app.command()
+def protect(
+    image: Path = typer.Argument(..., help="Photo to protect."),
+    output: Path = typer.Option(..., "-o", "--output", help="Where to write the protected photo (PNG recommended)."),
+    model: str = typer.Option("clrnet-small-128", "--model", "-m", help="Shipped model name or .safetensors file."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing output file."),
+) -> None:
+    """Write a protected copy of IMAGE: same size, visually identical."""
+    from .imageio import ImageInputError, OutputExistsError, check_writable, open_image, save_atomic
+    from .pipeline import protect as protect_image
+
+    try:
+        check_writable(output, [image], force)
+        photo = open_image(image)
+        result = protect_image(photo, model)
+        save_atomic(result, output)
+    except (ImageInputError, OutputExistsError, FileNotFoundError) as e:
+        _fail(str(e))
+    if output.suffix.lower() in (".jpg", ".jpeg"):
+        typer.echo("note: saved as JPEG; a lossless PNG keeps the protection strongest", err=True)
+    typer.echo(f"protected {image} -> {output} ({result.size[0]}x{result.size[1]})")
+
+
+@app.command()
+def inspect(
+    image: Path = typer.Argument(..., help="Received (possibly cropped) photo."),
+    output: Path = typer.Option(..., "-o", "--output", help="Report folder (recovered.png, mask.png, overlay.png, report.json)."),
+    model: str = typer.Option("clrnet-small-128", "--model", "-m", help="Shipped model name or .safetensors file."),
+    original_size: Optional[str] = typer.Option(None, "--original-size", help="Original WIDTHxHEIGHT if known; otherwise estimated."),
+    force: bool = typer.Option(False, "--force", help="Write into a non-empty report folder."),
+) -> None:
+    """Was IMAGE cropped from a protected photo? Where, and what was cut away?"""
+    from .imageio import (ImageInputError, OutputExistsError, open_image, save_atomic,
+                          write_text_atomic)
+    from .pipeline import inspect as inspect_image
+
+    size = _parse_size(original_size)
+    try:
+        if output.exists() and not output.is_dir():
+            raise OutputExistsError(f"{output}: exists and is not a folder")
+        if output.is_dir() and any(output.iterdir()) and not force:
+            raise OutputExistsError(f"{output}: folder is not empty (use --force to write into it)")
+        photo = open_image(image)
+        found = inspect_image(photo, model, original_size=size)
+        save_atomic(found.recovered, output / "recovered.png")
+        save_atomic(found.mask, output / "mask.png")
+        save_atomic(found.overlay(), output / "overlay.png")
+        write_text_atomic(found.to_json() + "\n", output / "report.json")
+    except (ImageInputError, OutputExistsError, FileNotFoundError) as e:
+        _fail(str(e))
+    verdict = "CROPPED" if found.cropped else "not cropped"
+    x0, y0, x1, y1 = found.box
+    typer.echo(f"{image}: {verdict} (score {found.score:.3f})")
+    typer.echo(f"kept box in original frame: x {x0:.3f}-{x1:.3f}, y {y0:.3f}-{y1:.3f} "
+               f"({(x1 - x0) * (y1 - y0):.0%} of the area)")
+    est = " (estimated)" if found.size_estimated else ""
+    typer.echo(f"original size{est}: {found.original_size[0]}x{found.original_size[1]}; report in {output}/")
+
+
+@app.command()
+def train(
+    config: str = typer.Option("small", "--config", "-c", help="YAML config file or built-in name (small, paper)."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Dataset root with train/ and val/ (default: $CLRNET_DATA or ../shared/datasets)."),
+    run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Checkpoints, log.csv, best.safetensors (default: runs/<name>)."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Train until this step (default: the config's)."),
+) -> None:
+    """Train (or resume training) a model; logs to RUN_DIR/log.csv."""
+    from .config import load_config
+    from .training import Trainer
+
+    try:
+        cfg = load_config(config)
+    except (FileNotFoundError, ValueError) as e:
+        _fail(str(e))
+    rd = run_dir or Path("runs") / cfg.name
+    try:
+        trainer = Trainer(cfg, rd, data)
+    except FileNotFoundError as e:
+        _fail(f"{e} (set --data or $CLRNET_DATA)")
+    if trainer.state.step:
+        typer.echo(f"resuming {rd} from step {trainer.state.step}")
+    trainer.fit(steps)
+    typer.echo(f"done: {rd}/best.safetensors (best on validation), {rd}/last.safetensors")
+
+
+@app.command()
+def demo(
+    output: Path = typer.Option(Path("demo-out"), "-o", "--output", help="Folder for demo.png and the images."),
+    model: str = typer.Option("clrnet-small-128", "--model", "-m", help="Shipped model name or .safetensors file."),
+) -> None:
+    """Protect a sample photo, crop it to 60 % + JPEG 80, inspect it; write a figure."""
+    from .demo import run_demo
+
+    try:
+        nums = run_demo(output, model)
+    except FileNotFoundError as e:
+        _fail(str(e))
+    typer.echo(f"protected photo PSNR: {nums['protected_psnr_db']:.2f} dB")
+    typer.echo(f"verdict: {'CROPPED' if nums['cropped'] else 'not cropped'} (score {nums['score']:.3f})")
+    typer.echo("true box:      " + ", ".join(f"{v:.3f}" for v in nums["true_box"]))
+    typer.echo("predicted box: " + ", ".join(f"{v:.3f}" for v in nums["predicted_box"])
+               + f"  (IoU {nums['box_iou']:.3f})")
+    typer.echo(f"cut-away region PSNR: recovered {nums['recovered_psnr_cut_db']:.2f} dB "
+               f"(native {nums['recovered_native_psnr_cut_db']:.2f} dB), zero-fill {nums['zero_fill_psnr_cut_db']:.2f} dB")
+    typer.echo(f"figure: {output / 'demo.png'}")
+
+
+@app.command("eval")
+def eval_(
+    data: Path = typer.Option(..., "--data", help="Folder of photos (e.g. ../shared/datasets/test/kodak24)."),
+    model: str = typer.Option("clrnet-small-128", "--model", "-m", help="Shipped model name or .safetensors file."),
+    attack: list[str] = typer.Option(["jpeg80"], "--attack", "-a", help="Real attack(s) after the crop; repeatable."),
+    crops: int = typer.Option(2, "--crops-per-image", help="Cropped samples per photo (as many uncropped)."),
+    seed: int = typer.Option(0, "--seed"),
+    out: Optional[Path] = typer.Option(None, "--out", help="Folder for results.csv and summary.md."),
+    quick: bool = typer.Option(False, "--quick", help="First 4 photos, no inpainting baseline."),
+) -> None:
+    """Protect, crop (kept area 25-100 %), attack for real, inspect; print the metrics."""
+    import torch
+
+    from .evaluation import REAL_ATTACKS, evaluate, format_summary, summarize, write_rows
+    from .imageio import write_text_atomic
+    from .pipeline import get_model
+
+    bad = [a for a in attack if a not in REAL_ATTACKS]
+    if bad:
+        _fail(f"unknown attack {bad[0]!r}; choose from: {', '.join(REAL_ATTACKS)}")
+    torch.set_num_threads(2)
+    try:
+        m = get_model(model)
+        rows, per = evaluate(m, data, attack, crops, seed=seed, baselines=not quick,
+                             limit=4 if quick else None)
+    except FileNotFoundError as e:
+        _fail(str(e))
+    for a in attack:
+        text = format_summary(summarize([r for r in rows if r.attack == a], per),
+                              f"{data.name}: {a}, model {model}, {int(per['photos'])} photos, seed {seed}")
+        typer.echo(text + "\n")
+        if out:
+            write_text_atomic(text + "\n", out / f"summary-{a}.md")
+    if out:
+        write_rows(rows, out / "results.csv")
+        typer.echo(f"per-sample results: {out / 'results.csv'}")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""Photo folders for training and evaluation.
+
+Images are read once, converted to RGB (greyscale, palette, RGBA and 16-bit
+inputs included) and kept in memory as uint8 at 1.5x the native size on the
+short side (smaller images are upscaled). Training batches are random resized
+crops of them; evaluation brings each whole photo to the native square.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor
+
+from .geometry import resize
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+DATA_ENV = "CLRNET_DATA"
+
+
+def default_data_root() -> Path:
+    """``$CLRNET_DATA`` or ``../shared/datasets`` beside the working directory."""
+    env = os.environ.get(DATA_ENV)
+    if env:
+        return Path(env)
+    for base in (Path.cwd(), *Path.cwd().parents):
+        cand = base / "shared" / "datasets"
+        if cand.is_dir():
+            return cand
+        cand = base.parent / "shared" / "datasets"
+        if cand.is_dir():
+            return cand
+    return Path("../shared/datasets")
+
+
+def list_images(folder: str | Path) -> list[Path]:
+    """All image files under ``folder``, sorted, recursively."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: no such folder of photos")
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def pil_to_tensor(image: Image.Image) -> Tensor:
+    """RGB PIL image -> (3, H, W) float in [0, 1]."""
+    arr = np.asarray(image.convert("RGB"), dtype=np.uint8)
+    return torch.from_numpy(arr.copy()).permute(2, 0, 1).float() / 255
+
+
+def tensor_to_pil(x: Tensor) -> Image.Image:
+    """(3, H, W) float in [0, 1] -> RGB PIL image (rounded to 8 bits)."""
+    arr = (x.detach().clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+    return Image.fromarray(arr)
+
+
+def load_square(path: str | Path, size: int) -> Tensor:
+    """A whole photo brought to the native ``size`` x ``size`` (bilinear, antialiased)."""
+    with Image.open(path) as im:
+        x = pil_to_tensor(im)
+    return resize(x[None], size, size)[0]
+
+
+class PhotoBank:
+    """In-memory uint8 photos for fast random training crops."""
+
+    def __init__(self, folders: list[str | Path], size: int, cache: str | Path | None = None,
+                 progress: bool = True) -> None:
+        self.size = size
+        paths = [p for f in folders for p in list_images(f)]
+        if not paths:
+            raise FileNotFoundError(f"no photos in {', '.join(map(str, folders))}")
+        key = f"bank-{size}-{len(paths)}-{abs(hash(tuple(map(str, paths)))) % 10**8}.pt"
+        cache_file = Path(cache) / key if cache else None
+        if cache_file is not None and cache_file.is_file():
+            self.images: list[Tensor] = torch.load(cache_file)
+            return
+        from tqdm import tqdm
+
+        short = int(size * 1.5)
+        self.images = []
+        for p in tqdm(paths, desc="loading photos", disable=not progress):
+            with Image.open(p) as im:
+                im = im.convert("RGB")
+                w, h = im.size
+                s = short / min(w, h)
+                im = im.resize((max(short, round(w * s)), max(short, round(h * s))),
+                               Image.Resampling.BICUBIC if s > 1 else Image.Resampling.LANCZOS)
+                self.images.append(torch.from_numpy(np.asarray(im).copy()).permute(2, 0, 1))
+        if cache_file is not None:
+            cache_file.parent.mkdir(parents=True, exist_ok=True)
+            torch.save(self.images, cache_file)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def batch(self, n: int, rng: np.random.Generator) -> Tensor:
+        """``n`` random resized crops (40-100 % of the photo's area), random h-flips."""
+        out = []
+        for _ in range(n):
+            img = self.images[int(rng.integers(len(self.images)))]
+            _, h, w = img.shape
+            area = rng.uniform(0.4, 1.0) * h * w
+            ratio = np.exp(rng.uniform(np.log(3 / 4), np.log(4 / 3)))
+            cw = int(min(w, round(np.sqrt(area * ratio))))
+            ch = int(min(h, round(np.sqrt(area / ratio))))
+            x0 = int(rng.integers(0, w - cw + 1))
+            y0 = int(rng.integers(0, h - ch + 1))
+            patch = img[:, y0:y0 + ch, x0:x0 + cw].float()[None] / 255
+            patch = resize(patch, self.size, self.size)[0]
+            if rng.random() < 0.5:
+                patch = patch.flip(-1)
+            out.append(patch)
+        return torch.stack(out).clamp(0, 1)

@@ -1,0 +1,106 @@
+"""CLRNet: the networks bundled with their config, saved and loaded as
+safetensors, and a small zoo of shipped models loaded by name."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import Tensor, nn
+
+from .config import ModelConfig
+from .geometry import Box, zero_pad_resize
+from .networks import InvertibleUNet, Localizer, Preprocessor
+
+DEFAULT_MODEL = "clrnet-small-128"
+
+
+class CLRNet(nn.Module):
+    """Generator G, localizer C and pre-processor P at a fixed native size.
+
+    All tensors are (B, 3, N, N) in [0, 1], N = ``cfg.size``.
+    """
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.size = cfg.size
+        self.generator = InvertibleUNet(cfg.generator)
+        self.localizer = Localizer(cfg.localizer, cfg.size)
+        self.preprocessor = Preprocessor(cfg.preprocessor) if cfg.preprocessor.enabled else None
+
+    def protect(self, image: Tensor) -> Tensor:
+        """f_prt: the protected image (unclipped, unquantised)."""
+        return self.generator(image)
+
+    def preprocess(self, received: Tensor) -> tuple[Tensor, list[Tensor]]:
+        if self.preprocessor is None:
+            return received, []
+        return self.preprocessor(received)
+
+    def localize(self, processed: Tensor) -> tuple[Tensor, Tensor]:
+        """Boxes (B, 4) and crop-score logits (B,) of pre-processed received images."""
+        return self.localizer(processed)
+
+    def recover(self, processed: Tensor, boxes: list[Box]) -> Tensor:
+        """f_rec: ZR each received image into the frame at its box, then run G backwards."""
+        frames = torch.cat([zero_pad_resize(p[None], b, self.size, self.size)
+                            for p, b in zip(processed, boxes)])
+        return self.generator.inverse(frames)
+
+    def num_parameters(self) -> dict[str, int]:
+        parts = {"generator": self.generator, "localizer": self.localizer}
+        if self.preprocessor is not None:
+            parts["preprocessor"] = self.preprocessor
+        return {k: sum(p.numel() for p in m.parameters()) for k, m in parts.items()}
+
+    # -- persistence -------------------------------------------------------
+    def save(self, path: str | Path, extra: dict[str, str] | None = None) -> None:
+        """Write weights + config (and any ``extra`` metadata) to one safetensors file."""
+        meta = {"config": self.cfg.model_dump_json(), **(extra or {})}
+        state = {k: v.detach().contiguous() for k, v in self.state_dict().items()}
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        save_file(state, str(tmp), metadata=meta)
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "CLRNet":
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+        if "config" not in meta:
+            raise ValueError(f"{path}: not a clrnet model file (no config in its metadata)")
+        model = cls(ModelConfig.model_validate_json(meta["config"]))
+        model.load_state_dict(load_file(str(path)))
+        return model.eval()
+
+
+def available_models() -> list[str]:
+    """Names of the models shipped in the package."""
+    folder = resources.files("clrnet") / "weights"
+    return sorted(p.name[: -len(".safetensors")] for p in folder.iterdir()
+                  if p.name.endswith(".safetensors"))
+
+
+def model_card(name: str) -> dict:
+    """The JSON card beside a shipped model: command, config, data and measured numbers."""
+    card = resources.files("clrnet") / "weights" / f"{name}.json"
+    return json.loads(card.read_text()) if card.is_file() else {}
+
+
+def load_model(name_or_path: str | Path = DEFAULT_MODEL) -> CLRNet:
+    """Load a shipped model by name (see :func:`available_models`) or any model file."""
+    path = Path(name_or_path)
+    if not path.is_file():
+        res = resources.files("clrnet") / "weights" / f"{name_or_path}.safetensors"
+        if not res.is_file():
+            raise FileNotFoundError(
+                f"{name_or_path}: no such model file or shipped model "
+                f"(shipped: {', '.join(available_models()) or 'none'})")
+        path = Path(str(res))
+    return CLRNet.load(path)

@@ -1,0 +1,11 @@
+"""The networks of CLR-Net: generator G, localizer C, pre-processor P, discriminators D."""
+
+from .discriminator import PatchDiscriminator, lsgan_loss
+from .invertible import AffineCoupling, HaarDownsample, HaarUpsample, InvertibleUNet, coordinate_features
+from .localizer import Localizer
+from .preprocessor import Preprocessor
+
+__all__ = [
+    "AffineCoupling", "HaarDownsample", "HaarUpsample", "InvertibleUNet", "Localizer",
+    "PatchDiscriminator", "Preprocessor", "coordinate_features", "lsgan_loss",
+]

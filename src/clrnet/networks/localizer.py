@@ -1,0 +1,66 @@
+"""Localizer C: where in the original frame does the received image sit?
+
+A light three-level U-Net turns the (pre-processed) received image into a
+one-channel map; the map is flattened into a four-layer MLP that outputs the
+kept rectangle (x0, y0, x1, y1), normalised to [0, 1], and the crop score S.
+Flattening keeps absolute position, which the box regression needs.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+import torch.nn.functional as F
+
+from ..config import LocalizerConfig
+
+
+def _block(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1),
+        nn.LeakyReLU(0.2),
+        nn.Conv2d(c_out, c_out, 3, padding=1),
+        nn.LeakyReLU(0.2),
+    )
+
+
+class Localizer(nn.Module):
+    """(B, 3, N, N) -> (boxes (B, 4) in [0, 1] with x0<=x1, y0<=y1; score logits (B,))."""
+
+    def __init__(self, cfg: LocalizerConfig, size: int) -> None:
+        super().__init__()
+        c1, c2, c3 = cfg.channels
+        if size % (4 * cfg.map_stride * cfg.stem_stride):
+            raise ValueError(f"size {size} must be divisible by {4 * cfg.map_stride * cfg.stem_stride}")
+        self.enc1 = _block(3, c1, stride=cfg.stem_stride)  # N / stem
+        self.enc2 = _block(c1, c2, stride=2)  # N/2
+        self.enc3 = _block(c2, c3, stride=2)  # N/4
+        self.dec2 = _block(c3 + c2, c2)
+        self.dec1 = _block(c2 + c1, c1)
+        self.head = nn.Conv2d(c1, 1, 3, padding=1)
+        self.stride = cfg.map_stride
+        n = (size // (cfg.map_stride * cfg.stem_stride)) ** 2
+        dims = [n, *cfg.mlp_hidden, 5]
+        mlp: list[nn.Module] = []
+        for a, b in zip(dims[:-1], dims[1:]):
+            mlp += [nn.Linear(a, b), nn.LeakyReLU(0.2)]
+        self.mlp = nn.Sequential(*mlp[:-1])
+        self.size = size
+
+    def feature_map(self, x: Tensor) -> Tensor:
+        e1 = self.enc1(x)
+        e2 = self.enc2(e1)
+        e3 = self.enc3(e2)
+        d2 = self.dec2(torch.cat([F.interpolate(e3, scale_factor=2.0), e2], 1))
+        d1 = self.dec1(torch.cat([F.interpolate(d2, scale_factor=2.0), e1], 1))
+        m = self.head(d1)
+        return F.avg_pool2d(m, self.stride) if self.stride > 1 else m
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        if x.shape[-2:] != (self.size, self.size):
+            raise ValueError(f"localizer expects {self.size}x{self.size}, got {tuple(x.shape[-2:])}")
+        out = self.mlp(self.feature_map(x).flatten(1))
+        a = torch.sigmoid(out[:, :4])
+        x0, x1 = torch.minimum(a[:, 0], a[:, 2]), torch.maximum(a[:, 0], a[:, 2])
+        y0, y1 = torch.minimum(a[:, 1], a[:, 3]), torch.maximum(a[:, 1], a[:, 3])
+        return torch.stack([x0, y0, x1, y1], 1), out[:, 4]

@@ -1,0 +1,162 @@
+"""protect / inspect on photos of any size: the Python API the CLI wraps.
+
+The networks work on an N x N native frame. ``protect`` embeds at native
+resolution and carries the change (protected - original, upsampled) to the
+photo's own resolution, so the output keeps the input's size and aspect.
+``inspect`` brings any received image to the native frame, localises the crop,
+recovers the whole original at native resolution and scales it to the
+original size: given by the user, or estimated as received size / box size
+(exact when the fragment was not rescaled).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import torch
+from PIL import Image, ImageDraw
+from torch import Tensor
+
+from .data import pil_to_tensor, tensor_to_pil
+from .geometry import FULL_FRAME, Box, box_to_pixels, resize
+from .imageio import to_rgb
+from .model import CLRNet, DEFAULT_MODEL, load_model
+
+MAX_OUTPUT_SIDE = 8192
+
+_models: dict[str, CLRNet] = {}
+
+
+def get_model(model: CLRNet | str | None = None) -> CLRNet:
+    """A model object, a shipped model by name, or (None) the default, cached."""
+    if isinstance(model, CLRNet):
+        return model
+    name = model or DEFAULT_MODEL
+    if name not in _models:
+        _models[name] = load_model(name)
+    return _models[name]
+
+
+@dataclass
+class NativeInspection:
+    cropped: bool
+    score: float
+    box: Box
+    recovered: Tensor  # (3, N, N)
+    processed: Tensor  # (3, N, N) received image after P
+
+
+@torch.no_grad()
+def inspect_native(model: CLRNet, received: Tensor) -> NativeInspection:
+    """Localise and recover from a received image (3, h, w) in [0, 1], any size."""
+    n = model.size
+    x = resize(received[None].float(), n, n)
+    processed, _ = model.preprocess(x)
+    boxes, logits = model.localize(processed)
+    score = float(torch.sigmoid(logits[0]))
+    cropped = score >= 0.5
+    box: Box = tuple(float(v) for v in boxes[0]) if cropped else FULL_FRAME  # type: ignore[assignment]
+    recovered = model.recover(processed, [box])[0].clamp(0, 1)
+    return NativeInspection(cropped, score, box, recovered, processed[0])
+
+
+@torch.no_grad()
+def protect_tensor(model: CLRNet, image: Tensor) -> Tensor:
+    """Protect (3, H, W) in [0, 1] of any size; returns the same size, 8-bit rounded."""
+    n = model.size
+    h, w = image.shape[-2:]
+    small = resize(image[None].float(), n, n)
+    residual = model.protect(small) - small
+    if (h, w) != (n, n):
+        residual = resize(residual, h, w)
+    out = (image[None] + residual).clamp(0, 1)
+    return (out * 255).round()[0] / 255
+
+
+def protect(image: Image.Image, model: CLRNet | str | None = None) -> Image.Image:
+    """Return the protected photo: same size as ``image``, visually identical.
+    Save it losslessly (PNG): the protection is what later localises crops."""
+    m = get_model(model)
+    return tensor_to_pil(protect_tensor(m, pil_to_tensor(to_rgb(image))))
+
+
+@dataclass
+class Inspection:
+    """What ``inspect`` found. ``box`` is the kept part (x0, y0, x1, y1) in the
+    original frame, normalised to [0, 1]; ``mask`` is 255 there."""
+
+    cropped: bool
+    score: float
+    box: Box
+    original_size: tuple[int, int]
+    size_estimated: bool
+    mask: Image.Image
+    recovered: Image.Image
+    recovered_native: Image.Image
+    received_size: tuple[int, int]
+    model: str
+
+    def overlay(self) -> Image.Image:
+        """The recovered frame with the received fragment's box drawn on it."""
+        img = self.recovered.copy()
+        w, h = img.size
+        left, top, right, bottom = box_to_pixels(self.box, w, h)
+        draw = ImageDraw.Draw(img)
+        lw = max(2, round(min(w, h) / 150))
+        draw.rectangle([left, top, right - 1, bottom - 1], outline=(255, 40, 40), width=lw)
+        return img
+
+    def to_dict(self) -> dict:
+        w, h = self.original_size
+        left, top, right, bottom = box_to_pixels(self.box, w, h)
+        return {
+            "cropped": self.cropped,
+            "score": round(self.score, 4),
+            "box": [round(v, 4) for v in self.box],
+            "box_pixels": [left, top, right, bottom],
+            "kept_area": round((self.box[2] - self.box[0]) * (self.box[3] - self.box[1]), 4),
+            "original_size": [w, h],
+            "original_size_estimated": self.size_estimated,
+            "received_size": list(self.received_size),
+            "recovered_native_size": list(self.recovered_native.size),
+            "model": self.model,
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+
+def estimate_original_size(received_size: tuple[int, int], box: Box) -> tuple[int, int]:
+    """Original (W, H) if the fragment kept its pixels: received side / box side."""
+    w, h = received_size
+    bw, bh = max(box[2] - box[0], 1e-3), max(box[3] - box[1], 1e-3)
+    ow = min(MAX_OUTPUT_SIDE, max(w, round(w / bw)))
+    oh = min(MAX_OUTPUT_SIDE, max(h, round(h / bh)))
+    return ow, oh
+
+
+def inspect(image: Image.Image, model: CLRNet | str | None = None,
+            original_size: tuple[int, int] | None = None, paste_received: bool = True) -> Inspection:
+    """Was ``image`` cropped from a protected photo, where, and what was cut away?
+
+    ``original_size`` (W, H) sets the recovered image's size; without it the
+    size is estimated from the received size and the box. With
+    ``paste_received`` the received pixels fill the box at full resolution and
+    the network's recovery (native resolution, upscaled) fills the rest.
+    """
+    m = get_model(model)
+    rgb = to_rgb(image)
+    received = pil_to_tensor(rgb)
+    res = inspect_native(m, received)
+    estimated = original_size is None
+    ow, oh = original_size or estimate_original_size(rgb.size, res.box)
+    full = resize(res.recovered[None], oh, ow)[0]
+    left, top, right, bottom = box_to_pixels(res.box, ow, oh)
+    if paste_received:
+        full[:, top:bottom, left:right] = resize(received[None], bottom - top, right - left)[0]
+    mask = Image.new("L", (ow, oh), 0)
+    mask.paste(255, (left, top, right, bottom))
+    name = model if isinstance(model, str) else (m.cfg.name if model is not None else DEFAULT_MODEL)
+    return Inspection(res.cropped, res.score, res.box, (ow, oh), estimated, mask,
+                      tensor_to_pil(full), tensor_to_pil(res.recovered), rgb.size, name)

@@ -1,0 +1,36 @@
+"""Helpers shared by the tests: a tiny model config and a folder of real photo crops."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+
+def tiny_config():
+    from clrnet.config import ModelConfig
+
+    return ModelConfig.model_validate({
+        "name": "tiny-test", "size": 32,
+        "generator": {"levels": 2, "blocks_per_level": 1, "hidden": [8, 8], "coord_freqs": 1,
+                      "bottom_dilations": [1], "spectral_norm": False},
+        "localizer": {"channels": [4, 4, 4], "stem_stride": 1, "map_stride": 2, "mlp_hidden": [16, 8, 4]},
+        "preprocessor": {"enabled": True, "channels": 4, "siamese": True},
+        "discriminator": {"enabled": True, "channels": 4, "layers": 2},
+        "train": {"batch_size": 2, "steps": 2, "stage1_steps": 1, "val_every": 2, "val_images": 2,
+                  "checkpoint_every": 1, "threads": 1},
+    })
+
+
+def make_photo_folder(folder: Path, n: int, size: tuple[int, int] = (80, 60), seed: int = 0) -> Path:
+    """Write ``n`` small real-photo crops as JPEGs into ``folder``."""
+    from skimage import data
+
+    src = Image.fromarray(data.astronaut())
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        x, y = int(rng.integers(0, 300)), int(rng.integers(0, 300))
+        src.crop((x, y, x + 200, y + 150)).resize(size).save(folder / f"p{i}.jpg", quality=95)
+    return folder

@@ -1,0 +1,167 @@
+"""CLI round trips on real files, and every bad input the CLI must refuse cleanly."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from clrnet.cli import app
+
+runner = CliRunner()
+
+
+def run(*args: str):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def output_of(result) -> str:
+    try:
+        return result.stdout + result.stderr
+    except (ValueError, AttributeError):
+        return result.output
+
+
+def assert_clean_failure(result, needle: str) -> None:
+    """Non-zero exit, a one-line message naming the problem, no traceback."""
+    out = output_of(result)
+    assert result.exit_code != 0, out
+    assert isinstance(result.exception, SystemExit), f"unexpected exception {result.exception!r}"
+    assert "Traceback" not in out
+    assert needle in out, out
+    assert len([ln for ln in out.splitlines() if ln.startswith("error:")]) == 1
+
+
+@pytest.fixture()
+def photo_file(tmp_path, photo) -> Path:
+    p = tmp_path / "photo.png"
+    photo.save(p)
+    return p
+
+
+def test_protect_then_inspect_round_trip(tmp_path, photo_file, tiny_model_path, photo):
+    prot = tmp_path / "photo.protected.png"
+    r = run("protect", photo_file, "-o", prot, "--model", tiny_model_path)
+    assert r.exit_code == 0, output_of(r)
+    out = Image.open(prot)
+    assert out.size == photo.size and out.mode == "RGB"
+    # the attacker crops and JPEG-compresses
+    w, h = out.size
+    received = tmp_path / "received.jpg"
+    out.crop((w // 5, h // 6, w - w // 10, h - h // 8)).save(received, quality=80)
+    report = tmp_path / "report"
+    r = run("inspect", received, "-o", report, "--model", tiny_model_path, "--original-size", f"{w}x{h}")
+    assert r.exit_code == 0, output_of(r)
+    for name in ("recovered.png", "mask.png", "overlay.png", "report.json"):
+        assert (report / name).is_file(), name
+    facts = json.loads((report / "report.json").read_text())
+    assert set(facts) >= {"cropped", "score", "box", "original_size"}
+    assert facts["original_size"] == [w, h]
+    assert Image.open(report / "recovered.png").size == (w, h)
+    assert Image.open(report / "mask.png").mode == "L"
+    assert 0.0 <= facts["score"] <= 1.0
+    assert ("CROPPED" in r.output) == facts["cropped"]
+
+
+def test_protect_refuses_to_overwrite_input(photo_file, tiny_model_path):
+    before = photo_file.read_bytes()
+    r = run("protect", photo_file, "-o", photo_file, "--model", tiny_model_path)
+    assert_clean_failure(r, "refusing to overwrite the input")
+    assert photo_file.read_bytes() == before
+
+
+def test_protect_refuses_existing_output_unless_forced(tmp_path, photo_file, tiny_model_path):
+    target = tmp_path / "exists.png"
+    target.write_bytes(b"keep me")
+    r = run("protect", photo_file, "-o", target, "--model", tiny_model_path)
+    assert_clean_failure(r, "already exists")
+    assert target.read_bytes() == b"keep me"
+    r = run("protect", photo_file, "-o", target, "--model", tiny_model_path, "--force")
+    assert r.exit_code == 0
+    assert Image.open(target).size == Image.open(photo_file).size
+    assert not list(tmp_path.glob(".*tmp"))  # no temporary files left behind
+
+
+def test_inspect_refuses_non_empty_report_folder(tmp_path, photo_file, tiny_model_path):
+    report = tmp_path / "rep"
+    report.mkdir()
+    (report / "notes.txt").write_text("mine")
+    r = run("inspect", photo_file, "-o", report, "--model", tiny_model_path)
+    assert_clean_failure(r, "not empty")
+    assert (report / "notes.txt").read_text() == "mine"
+
+
+def test_bad_original_size_option(tmp_path, photo_file, tiny_model_path):
+    r = run("inspect", photo_file, "-o", tmp_path / "r", "--model", tiny_model_path, "--original-size", "big")
+    assert_clean_failure(r, "--original-size")
+
+
+def test_unknown_model(tmp_path, photo_file):
+    r = run("protect", photo_file, "-o", tmp_path / "x.png", "--model", "no-such-model")
+    assert_clean_failure(r, "no-such-model")
+
+
+def _bad_files(tmp: Path) -> dict[str, tuple[Path, str]]:
+    good = Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8))
+    buf = tmp / "good.jpg"
+    good.save(buf, quality=90)
+    files = {}
+    files["missing"] = (tmp / "nope.png", "no such file")
+    (tmp / "empty.png").write_bytes(b"")
+    files["empty"] = (tmp / "empty.png", "file is empty")
+    data = buf.read_bytes()
+    (tmp / "truncated.jpg").write_bytes(data[: len(data) // 2])
+    files["truncated"] = (tmp / "truncated.jpg", "truncated or corrupt")
+    (tmp / "notes.jpg").write_text("this is not an image\n")
+    files["not an image"] = (tmp / "notes.jpg", "not an image")
+    Image.new("1", (12000, 10000)).save(tmp / "bomb.png")
+    files["decompression bomb"] = (tmp / "bomb.png", "too large")
+    good.resize((20, 40)).save(tmp / "tiny.png")
+    files["too small"] = (tmp / "tiny.png", "too small")
+    files["folder"] = (tmp, "is a folder")
+    return files
+
+
+@pytest.mark.parametrize("kind", ["missing", "empty", "truncated", "not an image",
+                                  "decompression bomb", "too small", "folder"])
+@pytest.mark.parametrize("command", ["protect", "inspect"])
+def test_bad_inputs_fail_cleanly(tmp_path, tiny_model_path, kind, command):
+    files = _bad_files(tmp_path)
+    path, needle = files[kind]
+    r = run(command, path, "-o", tmp_path / "out-dir" / "x.png", "--model", tiny_model_path)
+    assert_clean_failure(r, needle)
+    assert str(path) in output_of(r)
+    assert not (tmp_path / "out-dir").exists()
+
+
+@pytest.mark.parametrize("mode", ["L", "RGBA", "P", "I;16", "CMYK", "LA"])
+def test_unusual_modes_are_converted(tmp_path, tiny_model_path, photo, mode):
+    if mode == "I;16":
+        arr = (np.asarray(photo.convert("L"), dtype=np.uint16) * 257)
+        img = Image.fromarray(arr)
+        path = tmp_path / "deep.png"
+    elif mode == "CMYK":
+        img, path = photo.convert("CMYK"), tmp_path / "cmyk.jpg"
+    else:
+        img, path = photo.convert(mode), tmp_path / f"img-{mode}.png"
+    img.save(path)
+    out = tmp_path / "out.png"
+    r = run("protect", path, "-o", out, "--model", tiny_model_path)
+    assert r.exit_code == 0, output_of(r)
+    res = Image.open(out)
+    assert res.mode == "RGB" and res.size == photo.size
+
+
+def test_real_process_prints_one_line_error_without_traceback(tmp_path):
+    missing = tmp_path / "missing.jpg"
+    p = subprocess.run([sys.executable, "-m", "clrnet.cli", "protect", str(missing), "-o",
+                        str(tmp_path / "o.png")], capture_output=True, text=True, timeout=120)
+    assert p.returncode != 0
+    assert "Traceback" not in p.stderr + p.stdout
+    assert p.stderr.strip() == f"error: {missing}: no such file"
