@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-torch.set_num_threads(int(os.environ.get("CLRNET_TEST_THREADS", "2")))
+torch.set_num_threads(int(os.environ.get("CLRNET_TEST_THREADS", os.environ.get("OMP_NUM_THREADS", "2"))))
 
 from helpers import tiny_config  # noqa: E402
 

@@ -38,6 +38,7 @@ class LocalizerConfig(_Strict):
     stem_stride: int = 1  # 2: the U-Net runs at half resolution (cheaper on a CPU)
     map_stride: int = 4
     mlp_hidden: list[int] = Field(default_factory=lambda: [512, 128, 32])
+    dense_weight: float = 1.0  # deep supervision of the coordinate map (0 switches it off)
 
 
 class PreprocessorConfig(_Strict):

@@ -23,7 +23,7 @@ from .config import ModelConfig, dump_config
 from .data import PhotoBank, default_data_root, list_images, load_square
 from .geometry import FULL_FRAME, Box, box_iou, box_mask, sample_crop_box, shift_to_box, soft_box_mask
 from .model import CLRNet
-from .networks import PatchDiscriminator, lsgan_loss
+from .networks import PatchDiscriminator, coordinate_targets, lsgan_loss
 
 
 @dataclass
@@ -44,6 +44,10 @@ class TrainState:
 
 def _box_list(t: Tensor) -> list[Box]:
     return [tuple(float(v) for v in row) for row in t.detach()]  # type: ignore[misc]
+
+
+def _mean_iou(pred: Tensor, true: Tensor) -> float:
+    return float(np.mean([box_iou(tuple(p.tolist()), tuple(t.tolist())) for p, t in zip(pred.detach(), true)]))
 
 
 class Trainer:
@@ -144,18 +148,22 @@ class Trainer:
         views = 2 if siamese else 1
         outs = []
         for v in range(views):
-            teacher_clean = siamese and v == 0 and st.stage == 1
+            # Stage 1 trains the main stream without post-processing attacks (crop only).
+            teacher_clean = v == 0 and st.stage == 1
             draws = [draw_attack(self.rng, cfg.attack, "identity" if teacher_clean else None)
                      for _ in range(bsz)]
             # In stage 1 the student view sees a detached input: it learns, G is not pushed by it.
             src = protected_q.detach() if (siamese and v == 1 and st.stage == 1) else protected_q
             received = self.attack(src, boxes, draws, self.gen)
             processed, feats = m.preprocess(received)
-            pboxes, logits = m.localize(processed)
+            pboxes, logits, cmap = m.localizer.forward_dense(processed)
             soft = soft_box_mask(pboxes, size, size).clamp(1e-6, 1 - 1e-6)
             l_loc = (F.binary_cross_entropy(soft, masks)
                      + cfg.loss.box_l1 * (pboxes - box_t).abs().mean()
                      + cfg.loss.score * F.binary_cross_entropy_with_logits(logits, cropped))
+            l_dense = (cmap - coordinate_targets(box_t, *cmap.shape[-2:])).abs().mean()
+            if cfg.localizer.dense_weight > 0:
+                l_loc = l_loc + cfg.localizer.dense_weight * l_dense
             if st.stage == 1:
                 used, target = boxes, images
             else:
@@ -166,7 +174,7 @@ class Trainer:
                                         for i in range(bsz)])
             recovered = m.recover(processed, used)
             l_rec = (recovered - target).abs().mean()
-            outs.append(dict(l_loc=l_loc, l_rec=l_rec, rec=recovered, soft=soft, feats=feats,
+            outs.append(dict(l_loc=l_loc, l_rec=l_rec, l_dense=l_dense, iou=_mean_iou(pboxes, box_t), rec=recovered, soft=soft, feats=feats,
                              pboxes=pboxes, logits=logits))
 
         l_loc = sum(o["l_loc"] for o in outs) / views
@@ -204,7 +212,7 @@ class Trainer:
         mse = float(((protected_q.detach() - images) ** 2).mean())
         batch_psnr = 10 * math.log10(1 / max(mse, 1e-12))
         if L.psnr_target is not None:
-            st.protect_weight *= 1.02 if batch_psnr < L.psnr_target else 1 / 1.02
+            st.protect_weight *= 1.05 if batch_psnr < L.psnr_target else 1 / 1.05
             st.protect_weight = float(min(max(st.protect_weight, 0.1), 1000.0))
         loc_val = float(l_loc.detach())
         st.loc_ema = loc_val if not math.isfinite(st.loc_ema) else 0.98 * st.loc_ema + 0.02 * loc_val
@@ -215,7 +223,9 @@ class Trainer:
         val = lambda t: float(t.detach())  # noqa: E731
         losses = dict(total=val(total), prt=val(l_prt), rec=val(l_rec), loc=loc_val,
                       cons=val(l_cons), adv_a=val(l_adv_a), adv_b=val(l_adv_b), d=val(l_d),
-                      psnr=batch_psnr, pw=st.protect_weight)
+                      psnr=batch_psnr, pw=st.protect_weight,
+                      dense=sum(val(o["l_dense"]) for o in outs) / views,
+                      iou=sum(o["iou"] for o in outs) / views)
         return StepResult(losses, st.stage)
 
     # -- validation ----------------------------------------------------------
@@ -282,7 +292,7 @@ class Trainer:
                 with log_path.open("a", newline="") as f:
                     if writer_fields is None:
                         writer_fields = ["step", "stage", "total", "prt", "rec", "loc", "cons",
-                                         "adv_a", "adv_b", "d", "psnr", "pw", "images_per_s",
+                                         "adv_a", "adv_b", "d", "psnr", "pw", "dense", "iou", "images_per_s",
                                          "val_psnr", "val_acc", "val_iou", "val_cut_psnr", "val_score"]
                     w = csv.DictWriter(f, fieldnames=writer_fields, extrasaction="ignore")
                     if new:

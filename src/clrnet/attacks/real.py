@@ -35,7 +35,7 @@ def gaussian_blur(image: Image.Image, sigma: float) -> Image.Image:
     from skimage.filters import gaussian
 
     arr = gaussian(np.asarray(image, dtype=np.float64) / 255, sigma=sigma, channel_axis=-1,
-                   mode="reflect", truncate=3.0)
+                   mode="mirror", truncate=3.0)
     return Image.fromarray((arr * 255).round().clip(0, 255).astype(np.uint8))
 
 

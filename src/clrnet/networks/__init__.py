@@ -2,10 +2,10 @@
 
 from .discriminator import PatchDiscriminator, lsgan_loss
 from .invertible import AffineCoupling, HaarDownsample, HaarUpsample, InvertibleUNet, coordinate_features
-from .localizer import Localizer
+from .localizer import Localizer, coordinate_targets
 from .preprocessor import Preprocessor
 
 __all__ = [
     "AffineCoupling", "HaarDownsample", "HaarUpsample", "InvertibleUNet", "Localizer",
-    "PatchDiscriminator", "Preprocessor", "coordinate_features", "lsgan_loss",
+    "PatchDiscriminator", "Preprocessor", "coordinate_features", "coordinate_targets", "lsgan_loss",
 ]

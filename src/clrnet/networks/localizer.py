@@ -1,9 +1,14 @@
 """Localizer C: where in the original frame does the received image sit?
 
 A light three-level U-Net turns the (pre-processed) received image into a
-one-channel map; the map is flattened into a four-layer MLP that outputs the
-kept rectangle (x0, y0, x1, y1), normalised to [0, 1], and the crop score S.
-Flattening keeps absolute position, which the box regression needs.
+low-resolution map; the map is flattened into a four-layer MLP that outputs
+the kept rectangle (x0, y0, x1, y1), normalised to [0, 1], and the crop score
+S. Flattening keeps absolute position, which the box regression needs.
+
+Our addition (deep supervision): the map has two channels that training
+pushes towards the original-frame (x, y) coordinates of each received pixel.
+A dense target gives every pixel a gradient, so the generator and the
+localizer agree on a position code far sooner than through five numbers.
 """
 
 from __future__ import annotations
@@ -37,9 +42,9 @@ class Localizer(nn.Module):
         self.enc3 = _block(c2, c3, stride=2)  # N/4
         self.dec2 = _block(c3 + c2, c2)
         self.dec1 = _block(c2 + c1, c1)
-        self.head = nn.Conv2d(c1, 1, 3, padding=1)
+        self.head = nn.Conv2d(c1, 2, 3, padding=1)
         self.stride = cfg.map_stride
-        n = (size // (cfg.map_stride * cfg.stem_stride)) ** 2
+        n = 2 * (size // (cfg.map_stride * cfg.stem_stride)) ** 2
         dims = [n, *cfg.mlp_hidden, 5]
         mlp: list[nn.Module] = []
         for a, b in zip(dims[:-1], dims[1:]):
@@ -57,10 +62,26 @@ class Localizer(nn.Module):
         return F.avg_pool2d(m, self.stride) if self.stride > 1 else m
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        boxes, logits, _ = self.forward_dense(x)
+        return boxes, logits
+
+    def forward_dense(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Boxes, score logits and the (B, 2, h, w) coordinate map."""
         if x.shape[-2:] != (self.size, self.size):
             raise ValueError(f"localizer expects {self.size}x{self.size}, got {tuple(x.shape[-2:])}")
-        out = self.mlp(self.feature_map(x).flatten(1))
+        fmap = self.feature_map(x)
+        out = self.mlp(fmap.flatten(1))
         a = torch.sigmoid(out[:, :4])
         x0, x1 = torch.minimum(a[:, 0], a[:, 2]), torch.maximum(a[:, 0], a[:, 2])
         y0, y1 = torch.minimum(a[:, 1], a[:, 3]), torch.maximum(a[:, 1], a[:, 3])
-        return torch.stack([x0, y0, x1, y1], 1), out[:, 4]
+        return torch.stack([x0, y0, x1, y1], 1), out[:, 4], fmap
+
+
+def coordinate_targets(boxes: Tensor, height: int, width: int) -> Tensor:
+    """(B, 2, h, w): the original-frame (x, y) in [0, 1] of each cell of a received
+    image that shows ``boxes`` (B, 4) of the original, resized to the full grid."""
+    u = (torch.arange(width, dtype=boxes.dtype, device=boxes.device) + 0.5) / width
+    v = (torch.arange(height, dtype=boxes.dtype, device=boxes.device) + 0.5) / height
+    x = boxes[:, 0, None] + u[None] * (boxes[:, 2] - boxes[:, 0])[:, None]  # (B, w)
+    y = boxes[:, 1, None] + v[None] * (boxes[:, 3] - boxes[:, 1])[:, None]  # (B, h)
+    return torch.stack([x[:, None, :].expand(-1, height, -1), y[:, :, None].expand(-1, -1, width)], 1)
