@@ -11,9 +11,8 @@ import pytest
 import torch
 from PIL import Image
 
-torch.set_num_threads(int(os.environ.get("CLRNET_TEST_THREADS", os.environ.get("OMP_NUM_THREADS", "2"))))
 
-from helpers import tiny_config  # noqa: E402
+from helpers import tiny_config
 
 
 @pytest.fixture(scope="session")
@@ -44,3 +43,13 @@ def datasets() -> Path:
     if not (root / "test" / "kodak24").is_dir():
         pytest.skip(f"shared datasets not found at {root} (set CLRNET_DATA)")
     return root
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _few_threads_for_unit_tests(request):
+    """Unit tests use tiny tensors: one thread avoids OpenMP stalls when the CPU is
+    shared (e.g. with a training run). Set CLRNET_TEST_THREADS to override."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(int(os.environ.get("CLRNET_TEST_THREADS", "1")))
+    yield
+    torch.set_num_threads(n)

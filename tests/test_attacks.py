@@ -18,16 +18,6 @@ from clrnet.attacks.layer import AttackDraw, AttackLayer, apply_attack, draw_att
 from clrnet.config import AttackConfig, AttackName
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """Tiny tensors gain nothing from threads, and extra threads stall badly when the
-    CPU is busy (e.g. with a training run); restore the session's setting afterwards."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 ATTACK_NAMES = list(typing.get_args(AttackName))
 
 # IJG (libjpeg) standard tables, ITU T.81 Annex K, natural order.

@@ -20,16 +20,6 @@ from clrnet.config import (
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """Building models is a burst of tiny ops: one thread avoids stalls when the CPU
-    is busy (e.g. with a training run); restore the session's setting afterwards."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def test_builtin_configs_are_listed_and_load():
     names = builtin_config_names()
     assert {"small", "paper"} <= set(names)

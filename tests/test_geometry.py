@@ -23,16 +23,6 @@ from clrnet.geometry import (
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """Tiny tensors gain nothing from threads, and extra threads stall badly when the
-    CPU is busy (e.g. with a training run); restore the session's setting afterwards."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _image(b=1, c=3, h=32, w=32, seed=0):
     return torch.rand(b, c, h, w, generator=torch.Generator().manual_seed(seed))
 

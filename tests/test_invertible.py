@@ -17,16 +17,6 @@ from clrnet.networks.invertible import (
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """Tiny tensors gain nothing from threads, and extra threads stall badly when the
-    CPU is busy (e.g. with a training run); restore the session's setting afterwards."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _randomize(module: torch.nn.Module, std: float = 0.05, seed: int = 0) -> None:
     """Give the parameters (including the zero-initialised last layers) random values.
 
@@ -240,3 +230,34 @@ def test_unet_is_differentiable():
     g(x).square().mean().backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
     assert all(p.grad is not None for p in g.parameters())
+
+
+def test_position_code_is_exactly_invertible_and_position_dependent():
+    from clrnet.networks.invertible import PositionCode
+
+    for pattern in ("fourier", "random"):
+        layer = PositionCode(16, 16, 0.02, pattern)
+        x = torch.rand(2, 3, 16, 16)
+        y = layer(x)
+        assert torch.allclose(layer.inverse(y), x, atol=1e-7)
+        code = (y - x)[0]
+        assert code.abs().max() <= 0.02 * 2 + 1e-6
+        assert code.flatten(1).std(-1).min() > 1e-3  # varies over the frame
+    assert not list(PositionCode(8, 8, 0.02).parameters())  # fixed by default
+    assert len(list(PositionCode(8, 8, 0.02, learn=True).parameters())) == 1
+    with pytest.raises(ValueError):
+        PositionCode(8, 8, 0.02, "zigzag")
+
+
+def test_unet_with_position_code_round_trip_and_needs_size():
+    cfg = GeneratorConfig(levels=2, blocks_per_level=1, hidden=[8, 8], coord_freqs=1,
+                          spectral_norm=False, position_code="fourier")
+    with pytest.raises(ValueError, match="native size"):
+        InvertibleUNet(cfg)
+    g = InvertibleUNet(cfg, size=16)
+    _randomize(g)
+    x = torch.rand(2, 3, 16, 16)
+    with torch.no_grad():
+        y = g(x)
+        assert (y - x).abs().max() > 1e-3
+        assert torch.allclose(g.inverse(y), x, atol=1e-4)

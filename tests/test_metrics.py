@@ -15,16 +15,6 @@ from clrnet.geometry import box_mask
 from clrnet.metrics import accuracy, mask_f1, mask_iou, mean_ci, psnr, ssim
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """Tiny tensors gain nothing from threads, and extra threads stall badly when the
-    CPU is busy (e.g. with a training run); restore the session's setting afterwards."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def pair() -> tuple[torch.Tensor, torch.Tensor]:
     """A real photo (chelsea, 64 x 48) and a noisy copy, as (3, H, W) in [0, 1]."""

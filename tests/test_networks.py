@@ -20,16 +20,6 @@ from clrnet.networks import Localizer, PatchDiscriminator, Preprocessor, lsgan_l
 from clrnet.networks.localizer import coordinate_targets
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """Tiny tensors gain nothing from threads, and extra threads stall badly when the
-    CPU is busy (e.g. with a training run); restore the session's setting afterwards."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 SIZE = 32
 LOC = LocalizerConfig(channels=[4, 4, 4], stem_stride=1, map_stride=2, mlp_hidden=[16, 8, 4])
 

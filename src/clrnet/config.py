@@ -29,6 +29,9 @@ class GeneratorConfig(_Strict):
     coord_freqs: int = 3  # Fourier features of (x, y) fed to every coupling; 0 disables
     bottom_dilations: list[int] = Field(default_factory=lambda: [1, 2, 4])
     spectral_norm: bool = True
+    position_code: Literal["none", "fourier", "random"] = "none"  # additive code of pixel position
+    position_code_amplitude: float = 0.02
+    position_code_learn: bool = False
 
 
 class LocalizerConfig(_Strict):
@@ -101,11 +104,13 @@ class LossConfig(_Strict):
 class TrainConfig(_Strict):
     batch_size: int = 4
     lr: float = 1e-4
+    localizer_lr_scale: float = 1.0  # the localizer's learning rate = lr x this
     lr_decay_steps: list[int] = Field(default_factory=list)
     lr_decay: float = 0.5
     steps: int = 100_000
     stage1_steps: int = 2000  # task decomposition: ideal ZR box until this step
     stage1_loc_threshold: float = 0.0  # or until the localisation loss EMA drops below
+    rec_warmup_steps: int = 0  # recovery weight ramps from 0 to alpha over these steps
     shift_target: bool = True  # stage 2: shift ground truth by the predicted-box affine map
     tamper_rate: float = 0.15  # r_aug
     grad_clip: float = 1.0

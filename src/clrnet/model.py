@@ -28,7 +28,7 @@ class CLRNet(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.size = cfg.size
-        self.generator = InvertibleUNet(cfg.generator)
+        self.generator = InvertibleUNet(cfg.generator, cfg.size)
         self.localizer = Localizer(cfg.localizer, cfg.size)
         self.preprocessor = Preprocessor(cfg.preprocessor) if cfg.preprocessor.enabled else None
 

@@ -64,7 +64,12 @@ class Trainer:
         self.attack = AttackLayer(cfg.attack, cfg.size)
         self.d_a = PatchDiscriminator(cfg.discriminator) if cfg.discriminator.enabled else None
         self.d_b = PatchDiscriminator(cfg.discriminator) if cfg.discriminator.enabled else None
-        self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.train.lr)
+        loc_params = list(self.model.localizer.parameters())
+        loc_ids = {id(p) for p in loc_params}
+        self.opt = torch.optim.Adam([
+            {"params": [p for p in self.model.parameters() if id(p) not in loc_ids], "lr_scale": 1.0},
+            {"params": loc_params, "lr_scale": cfg.train.localizer_lr_scale},
+        ], lr=cfg.train.lr)
         d_params = [p for d in (self.d_a, self.d_b) if d is not None for p in d.parameters()]
         self.opt_d = torch.optim.Adam(d_params, lr=cfg.train.lr) if d_params else None
         self.state = TrainState(protect_weight=cfg.loss.protect_weight)
@@ -132,7 +137,7 @@ class Trainer:
         cfg, st, m = self.cfg, self.state, self.model
         size, bsz = cfg.size, cfg.train.batch_size
         for g in self.opt.param_groups:
-            g["lr"] = self._lr()
+            g["lr"] = self._lr() * g["lr_scale"]
         m.train()
         images = self.bank.batch(bsz, self.rng)
         if cfg.train.tamper_rate > 0:
@@ -190,8 +195,9 @@ class Trainer:
             l_adv_a = lsgan_loss(self.d_a(protected), True)
             l_adv_b = lsgan_loss(self.d_b(outs[0]["rec"]), True)
         L = cfg.loss
+        alpha = L.alpha * min(1.0, (st.step + 1) / max(1, cfg.train.rec_warmup_steps))
         total = (st.protect_weight * (l_prt + L.eta * l_adv_a)
-                 + L.alpha * (l_rec + L.eta * l_adv_b) + L.beta * l_loc + L.gamma * l_cons)
+                 + alpha * (l_rec + L.eta * l_adv_b) + L.beta * l_loc + L.gamma * l_cons)
         if not torch.isfinite(total):
             raise FloatingPointError(f"loss is {float(total)} at step {st.step}")
         self.opt.zero_grad(set_to_none=True)

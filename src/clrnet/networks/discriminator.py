@@ -3,7 +3,6 @@ original), trained with the least-squares GAN loss."""
 
 from __future__ import annotations
 
-
 from torch import Tensor, nn
 
 from ..config import DiscriminatorConfig

@@ -125,6 +125,38 @@ class AffineCoupling(InvertibleModule):
         return x.flip(1) if self.flip else x
 
 
+class PositionCode(InvertibleModule):
+    """y = x + P: an invertible, purely additive code of *where* each pixel sits
+    in the frame (our addition; the inverse subtracts it again).
+
+    ``fourier``: smooth sinusoids of x and y (one frequency per colour channel)
+    that survive JPEG, blur and resizing and that a convolutional localizer reads
+    within a few hundred steps; ``random``: white noise. Fixed unless ``learn``.
+    """
+
+    def __init__(self, height: int, width: int, amplitude: float, pattern: str = "fourier",
+                 learn: bool = False, channels: int = 3) -> None:
+        super().__init__()
+        if pattern == "fourier":
+            feats = coordinate_features(height, width, channels)[0, 2:]  # 4 per frequency
+            code = torch.stack([feats[4 * c:4 * c + 4].sum(0) / 2 for c in range(channels)])[None]
+        elif pattern == "random":
+            code = torch.randn(1, channels, height, width, generator=torch.Generator().manual_seed(0))
+        else:
+            raise ValueError(f"unknown position code pattern {pattern!r}")
+        code = amplitude * code
+        if learn:
+            self.code = nn.Parameter(code)
+        else:
+            self.register_buffer("code", code)
+
+    def forward(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
+        return x + self.code
+
+    def inverse(self, y: Tensor, cond: Tensor | None = None) -> Tensor:
+        return y - self.code
+
+
 def coordinate_features(h: int, w: int, freqs: int, device: torch.device | None = None) -> Tensor:
     """(1, 2 + 4*freqs, h, w) map of x, y in [-1, 1] and sin/cos(pi 2^k x), (.. y)."""
     ys = (torch.arange(h, device=device, dtype=torch.float32) + 0.5) / h * 2 - 1
@@ -145,7 +177,7 @@ class InvertibleUNet(InvertibleModule):
     maps a (zero-padded, re-sized) received image back to the original.
     """
 
-    def __init__(self, cfg: GeneratorConfig, in_channels: int = 3) -> None:
+    def __init__(self, cfg: GeneratorConfig, size: int | None = None, in_channels: int = 3) -> None:
         super().__init__()
         self.cfg = cfg
         self.cond_channels = 2 + 4 * cfg.coord_freqs if cfg.coord_freqs > 0 else 0
@@ -166,6 +198,12 @@ class InvertibleUNet(InvertibleModule):
                     self.cond_channels, cfg.clamp, d, cfg.spectral_norm, flip=bool(j % 2)))
                 self.layer_level.append(level)
 
+        if cfg.position_code != "none":
+            if size is None:
+                raise ValueError("a position code needs the native size")
+            self.layers.append(PositionCode(size, size, cfg.position_code_amplitude,
+                                            cfg.position_code, cfg.position_code_learn, in_channels))
+            self.layer_level.append(0)
         for level in range(1, bottom + 1):
             self.layers.append(HaarDownsample())
             self.layer_level.append(level)
