@@ -42,6 +42,7 @@ class LocalizerConfig(_Strict):
     map_stride: int = 4
     mlp_hidden: list[int] = Field(default_factory=lambda: [512, 128, 32])
     dense_weight: float = 1.0  # deep supervision of the coordinate map (0 switches it off)
+    detach_head: bool = False  # True: only the dense loss trains the U-Net; box/score losses train the MLP
 
 
 class PreprocessorConfig(_Strict):
@@ -96,7 +97,7 @@ class LossConfig(_Strict):
     gamma: float = 0.05
     eta: float = 0.01
     protect_weight: float = 1.0
-    psnr_target: float | None = None  # if set, protect_weight adapts to hold this PSNR
+    psnr_target: float | None = None  # if set, the protection weight rises above protect_weight to hold this PSNR
     box_l1: float = 1.0  # extra L1 on box corners beside the mask BCE
     score: float = 1.0  # weight of the BCE on the crop score S
 

@@ -219,7 +219,8 @@ class Trainer:
         batch_psnr = 10 * math.log10(1 / max(mse, 1e-12))
         if L.psnr_target is not None:
             st.protect_weight *= 1.05 if batch_psnr < L.psnr_target else 1 / 1.05
-            st.protect_weight = float(min(max(st.protect_weight, 0.1), 1000.0))
+            # the configured weight is a floor: the controller only adds protection
+            st.protect_weight = float(min(max(st.protect_weight, L.protect_weight), 1000.0))
         loc_val = float(l_loc.detach())
         st.loc_ema = loc_val if not math.isfinite(st.loc_ema) else 0.98 * st.loc_ema + 0.02 * loc_val
         if st.stage == 1 and (st.step + 1 >= cfg.train.stage1_steps

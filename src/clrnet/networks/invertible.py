@@ -198,12 +198,6 @@ class InvertibleUNet(InvertibleModule):
                     self.cond_channels, cfg.clamp, d, cfg.spectral_norm, flip=bool(j % 2)))
                 self.layer_level.append(level)
 
-        if cfg.position_code != "none":
-            if size is None:
-                raise ValueError("a position code needs the native size")
-            self.layers.append(PositionCode(size, size, cfg.position_code_amplitude,
-                                            cfg.position_code, cfg.position_code_learn, in_channels))
-            self.layer_level.append(0)
         for level in range(1, bottom + 1):
             self.layers.append(HaarDownsample())
             self.layer_level.append(level)
@@ -215,6 +209,14 @@ class InvertibleUNet(InvertibleModule):
             ch //= 4
             if level >= 1:
                 couplings(level, ch)
+        if cfg.position_code != "none":
+            # Last layer of the forward pass (first of the reverse): nothing after it
+            # can cancel the code, and the couplings before it do not know positions.
+            if size is None:
+                raise ValueError("a position code needs the native size")
+            self.layers.append(PositionCode(size, size, cfg.position_code_amplitude,
+                                            cfg.position_code, cfg.position_code_learn, in_channels))
+            self.layer_level.append(0)
         self._cond_cache: dict[tuple[int, int, int, str], Tensor] = {}
 
     def _cond(self, level: int, h: int, w: int, device: torch.device) -> Tensor | None:

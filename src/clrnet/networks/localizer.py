@@ -51,6 +51,7 @@ class Localizer(nn.Module):
             mlp += [nn.Linear(a, b), nn.LeakyReLU(0.2)]
         self.mlp = nn.Sequential(*mlp[:-1])
         self.size = size
+        self.detach_head = cfg.detach_head
 
     def feature_map(self, x: Tensor) -> Tensor:
         e1 = self.enc1(x)
@@ -70,7 +71,7 @@ class Localizer(nn.Module):
         if x.shape[-2:] != (self.size, self.size):
             raise ValueError(f"localizer expects {self.size}x{self.size}, got {tuple(x.shape[-2:])}")
         fmap = self.feature_map(x)
-        out = self.mlp(fmap.flatten(1))
+        out = self.mlp((fmap.detach() if self.detach_head else fmap).flatten(1))
         a = torch.sigmoid(out[:, :4])
         x0, x1 = torch.minimum(a[:, 0], a[:, 2]), torch.maximum(a[:, 0], a[:, 2])
         y0, y1 = torch.minimum(a[:, 1], a[:, 3]), torch.maximum(a[:, 1], a[:, 3])
