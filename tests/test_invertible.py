@@ -241,7 +241,10 @@ def test_position_code_is_exactly_invertible_and_position_dependent():
         y = layer(x)
         assert torch.allclose(layer.inverse(y), x, atol=1e-7)
         code = (y - x)[0]
-        assert code.abs().max() <= 0.02 * 2 + 1e-6
+        if pattern == "fourier":
+            assert code.abs().max() <= 0.02 * 2 + 1e-6  # four unit sinusoids / 2, times 0.02
+        else:
+            assert abs(float(code.std()) - 0.02) < 0.004
         assert code.flatten(1).std(-1).min() > 1e-3  # varies over the frame
     assert not list(PositionCode(8, 8, 0.02).parameters())  # fixed by default
     assert len(list(PositionCode(8, 8, 0.02, learn=True).parameters())) == 1

@@ -144,7 +144,11 @@ class Trainer:
             images = tamper_augment(images, self.rng, cfg.train.tamper_rate)
         protected = m.protect(images)
         protected_q = quantize(protected)
-        l_prt = (protected - images).abs().mean()
+        # The position code is a fixed, budgeted part of the perturbation (about 37 dB on its
+        # own): L_prt constrains the learned part only, so G is not pushed to cancel the code.
+        code = m.generator.position_code()
+        learned = protected if code is None or code.requires_grad else protected - code
+        l_prt = (learned - images).abs().mean()
 
         boxes, cropped = self._draw_boxes(bsz)
         masks = torch.stack([box_mask(b, size, size) for b in boxes])[:, None]

@@ -219,6 +219,11 @@ class InvertibleUNet(InvertibleModule):
             self.layer_level.append(0)
         self._cond_cache: dict[tuple[int, int, int, str], Tensor] = {}
 
+    def position_code(self) -> Tensor | None:
+        """The fixed additive code P of the last layer, if any (part of every protected image)."""
+        last = self.layers[-1]
+        return last.code if isinstance(last, PositionCode) else None
+
     def _cond(self, level: int, h: int, w: int, device: torch.device) -> Tensor | None:
         if not self.cond_channels:
             return None
