@@ -8,6 +8,7 @@ crops of them; evaluation brings each whole photo to the native square.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -73,7 +74,8 @@ class PhotoBank:
         paths = [p for f in folders for p in list_images(f)]
         if not paths:
             raise FileNotFoundError(f"no photos in {', '.join(map(str, folders))}")
-        key = f"bank-{size}-{len(paths)}-{abs(hash(tuple(map(str, paths)))) % 10**8}.pt"
+        digest = hashlib.sha1("\n".join(map(str, paths)).encode()).hexdigest()[:12]
+        key = f"bank-{size}-{len(paths)}-{digest}.pt"  # stable across processes
         cache_file = Path(cache) / key if cache else None
         if cache_file is not None and cache_file.is_file():
             self.images: list[Tensor] = torch.load(cache_file)
