@@ -50,6 +50,11 @@ def _mean_iou(pred: Tensor, true: Tensor) -> float:
     return float(np.mean([box_iou(tuple(p.tolist()), tuple(t.tolist())) for p, t in zip(pred.detach(), true)]))
 
 
+LOG_FIELDS = ["step", "stage", "total", "prt", "rec", "loc", "cons", "adv_a", "adv_b", "d", "psnr",
+              "pw", "dense", "iou", "images_per_s", "val_psnr", "val_acc", "val_iou", "val_cut_psnr",
+              "val_score"]
+
+
 class Trainer:
     def __init__(self, cfg: ModelConfig, run_dir: str | Path, data_root: str | Path | None = None,
                  progress: bool = True) -> None:
@@ -183,8 +188,8 @@ class Trainer:
                                         for i in range(bsz)])
             recovered = m.recover(processed, used)
             l_rec = (recovered - target).abs().mean()
-            outs.append(dict(l_loc=l_loc, l_rec=l_rec, l_dense=l_dense, iou=_mean_iou(pboxes, box_t), rec=recovered, soft=soft, feats=feats,
-                             pboxes=pboxes, logits=logits))
+            outs.append(dict(l_loc=l_loc, l_rec=l_rec, l_dense=l_dense, iou=_mean_iou(pboxes, box_t),
+                             rec=recovered, soft=soft, feats=feats, pboxes=pboxes, logits=logits))
 
         l_loc = sum(o["l_loc"] for o in outs) / views
         l_rec = sum(o["l_rec"] for o in outs) / views
@@ -285,7 +290,6 @@ class Trainer:
         bar = tqdm(total=total, initial=min(self.state.step, total), desc="training",
                    disable=not self.progress, dynamic_ncols=True)
         t0, n0 = time.time(), self.state.step
-        writer_fields: list[str] | None = None
         while self.state.step < total:
             res = self.train_step()
             row: dict[str, float] = {"step": self.state.step, "stage": res.stage, **res.losses}
@@ -301,11 +305,7 @@ class Trainer:
             if s % 10 == 0 or "val_score" in row:
                 new = not log_path.exists()
                 with log_path.open("a", newline="") as f:
-                    if writer_fields is None:
-                        writer_fields = ["step", "stage", "total", "prt", "rec", "loc", "cons",
-                                         "adv_a", "adv_b", "d", "psnr", "pw", "dense", "iou", "images_per_s",
-                                         "val_psnr", "val_acc", "val_iou", "val_cut_psnr", "val_score"]
-                    w = csv.DictWriter(f, fieldnames=writer_fields, extrasaction="ignore")
+                    w = csv.DictWriter(f, fieldnames=LOG_FIELDS, extrasaction="ignore")
                     if new:
                         w.writeheader()
                     w.writerow({k: (round(v, 5) if isinstance(v, float) else v) for k, v in row.items()})

@@ -129,9 +129,9 @@ class PositionCode(InvertibleModule):
     """y = x + P: an invertible, purely additive code of *where* each pixel sits
     in the frame (our addition; the inverse subtracts it again).
 
-    ``fourier``: smooth sinusoids of x and y (one frequency per colour channel)
-    that survive JPEG, blur and resizing and that a convolutional localizer reads
-    within a few hundred steps; ``random``: white noise. Fixed unless ``learn``.
+    ``fourier``: smooth sinusoids of x and y (one frequency per colour channel),
+    which survive JPEG, blur and resizing; ``random``: white noise. Fixed unless
+    ``learn``. (Measured so far: the shipped localizer does not yet decode it.)
     """
 
     def __init__(self, height: int, width: int, amplitude: float, pattern: str = "fourier",

@@ -7,8 +7,9 @@ S. Flattening keeps absolute position, which the box regression needs.
 
 Our addition (deep supervision): the map has two channels that training
 pushes towards the original-frame (x, y) coordinates of each received pixel.
-A dense target gives every pixel a gradient, so the generator and the
-localizer agree on a position code far sooner than through five numbers.
+A dense target gives every pixel a gradient instead of five numbers. Beware:
+a map that ignores the input and returns the uncropped coordinates already
+scores an L1 of about 0.09 on training crops.
 """
 
 from __future__ import annotations
