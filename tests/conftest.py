@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 
-from helpers import tiny_config
+from helpers import tiny_config, tiny_matched_config
 
 
 @pytest.fixture(scope="session")
@@ -25,6 +25,20 @@ def tiny_model_path(tmp_path_factory) -> Path:
     for p in model.generator.parameters():  # non-identity generator
         torch.nn.init.normal_(p, std=0.02)
     path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
+    model.save(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_matched_model_path(tmp_path_factory) -> Path:
+    """A tiny model with the ruler code and matched readout; G slightly off identity."""
+    from clrnet.model import CLRNet
+
+    torch.manual_seed(0)
+    model = CLRNet(tiny_matched_config())
+    for p in model.generator.parameters():
+        torch.nn.init.normal_(p, std=0.01)
+    path = tmp_path_factory.mktemp("model") / "tiny-matched.safetensors"
     model.save(path)
     return path
 

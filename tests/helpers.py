@@ -23,6 +23,21 @@ def tiny_config():
     })
 
 
+def tiny_matched_config():
+    """The tiny model with the ruler code and its matched-filter readout (the shipped design)."""
+    cfg = tiny_config().model_dump()
+    cfg["name"] = "tiny-matched-test"
+    cfg["size"] = 64
+    cfg["generator"].update(coord_freqs=0, position_code="ruler", position_code_amplitude=0.03,
+                            position_code_band=(8, 20))
+    cfg["localizer"].update(kind="matched")
+    cfg["preprocessor"]["enabled"] = False
+    cfg["discriminator"]["enabled"] = False
+    from clrnet.config import ModelConfig
+
+    return ModelConfig.model_validate(cfg)
+
+
 def make_photo_folder(folder: Path, n: int, size: tuple[int, int] = (80, 60), seed: int = 0) -> Path:
     """Write ``n`` small real-photo crops as JPEGs into ``folder``."""
     from skimage import data

@@ -165,3 +165,25 @@ def test_real_process_prints_one_line_error_without_traceback(tmp_path):
     assert p.returncode != 0
     assert "Traceback" not in p.stderr + p.stdout
     assert p.stderr.strip() == f"error: {missing}: no such file"
+
+
+def test_inspect_says_plainly_when_a_photo_was_never_protected(tmp_path, photo_file, tiny_matched_model_path):
+    report = tmp_path / "report"
+    r = run("inspect", photo_file, "-o", report, "--model", tiny_matched_model_path)
+    assert r.exit_code == 0, output_of(r)
+    assert "no protection found" in output_of(r)
+    facts = json.loads((report / "report.json").read_text())
+    assert facts["protected"] is False and facts["cropped"] is False
+
+
+def test_inspect_finds_a_crop_with_the_matched_model(tmp_path, photo_file, tiny_matched_model_path):
+    prot = tmp_path / "p.png"
+    assert run("protect", photo_file, "-o", prot, "--model", tiny_matched_model_path).exit_code == 0
+    img = Image.open(prot)
+    w, h = img.size
+    img.crop((0, 0, w // 2, h)).save(tmp_path / "left.jpg", quality=90)
+    r = run("inspect", tmp_path / "left.jpg", "-o", tmp_path / "rep", "--model", tiny_matched_model_path)
+    assert r.exit_code == 0 and "CROPPED" in output_of(r), output_of(r)
+    facts = json.loads((tmp_path / "rep" / "report.json").read_text())
+    assert facts["protected"] is True
+    assert abs(facts["box"][2] - 0.5) < 0.05 and facts["box"][0] < 0.05

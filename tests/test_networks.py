@@ -282,3 +282,31 @@ def test_load_model_unknown_name_raises():
         load_model("no-such-model-xyz")
     with pytest.raises(FileNotFoundError):
         load_model("/nonexistent/dir/model.safetensors")
+
+
+def test_matched_localizer_needs_the_ruler_code():
+    from helpers import tiny_matched_config
+
+    cfg = tiny_matched_config()
+    cfg.generator.position_code = "fourier"
+    with pytest.raises(ValueError, match="ruler"):
+        CLRNet(cfg)
+
+
+def test_ruler_band_must_fit_the_native_size():
+    from helpers import tiny_matched_config
+
+    cfg = tiny_matched_config()
+    cfg.generator.position_code_band = (8, 31)  # 31 cycles on 64 px: at the Nyquist limit
+    with pytest.raises(ValueError, match="band"):
+        CLRNet(cfg)
+
+
+def test_matched_model_has_no_localizer_weights(tmp_path):
+    from helpers import tiny_matched_config
+
+    model = CLRNet(tiny_matched_config())
+    assert model.num_parameters()["localizer"] == 0
+    model.save(tmp_path / "m.safetensors")
+    again = CLRNet.load(tmp_path / "m.safetensors")
+    assert torch.equal(again.generator.position_code(), model.generator.position_code())

@@ -87,3 +87,31 @@ def test_shipped_model_finds_a_crop(photo):
     found = clrnet.inspect(real.jpeg(real.crop(prot, box), 90), model)
     assert found.cropped
     assert box_iou(found.box, box) > 0.8
+
+
+@pytest.fixture(scope="module")
+def tiny_matched(tiny_matched_model_path) -> CLRNet:
+    return CLRNet.load(tiny_matched_model_path)
+
+
+def test_matched_model_localises_a_crop_of_a_full_size_photo(tiny_matched, photo):
+    from clrnet.attacks import real
+
+    prot = clrnet.protect(photo, tiny_matched)
+    box = (0.1, 0.2, 0.8, 0.9)
+    found = clrnet.inspect(real.jpeg(real.crop(prot, box), 90), tiny_matched)
+    assert found.protected is True and found.cropped
+    assert box_iou(found.box, box) > 0.8
+    assert found.to_dict()["protected"] is True
+
+
+def test_matched_model_says_uncropped_and_unprotected(tiny_matched, photo):
+    from clrnet.attacks import real
+
+    prot = clrnet.protect(photo, tiny_matched)
+    whole = clrnet.inspect(real.jpeg(prot, 90), tiny_matched)
+    assert whole.protected is True and not whole.cropped
+    never = clrnet.inspect(photo, tiny_matched)
+    assert never.protected is False and not never.cropped
+    assert never.box == (0.0, 0.0, 1.0, 1.0)
+    assert never.score < 0.5

@@ -64,3 +64,19 @@ def test_mechanisms_can_be_switched_off(tmp_path, data_root, monkeypatch, switch
         assert losses["cons"] == 0.0
     if switch == "discriminator":
         assert losses["d"] == 0.0
+
+
+def test_training_with_the_matched_readout(tmp_path, data_root, monkeypatch):
+    """The shipped design: the readout has no weights, G still learns from L_rec and L_prt."""
+    import torch
+
+    from helpers import tiny_matched_config
+
+    monkeypatch.chdir(tmp_path)
+    t = Trainer(tiny_matched_config(), tmp_path / "m", data_root, progress=False)
+    before = [p.detach().clone() for p in t.model.generator.parameters()]
+    t.fit(2)
+    assert t.state.stage == 2  # stage 2 recovers from the readout's boxes
+    rows = list(csv.DictReader((tmp_path / "m" / "log.csv").open()))
+    assert float(rows[-1]["loc"]) == 0.0 and rows[-1]["val_iou"] != ""
+    assert any(not torch.equal(a, b) for a, b in zip(before, t.model.generator.parameters()))

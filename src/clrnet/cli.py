@@ -83,6 +83,11 @@ def inspect(
         _fail(str(e))
     verdict = "CROPPED" if found.cropped else "not cropped"
     x0, y0, x1, y1 = found.box
+    if found.protected is False:
+        typer.echo(f"{image}: no protection found (strength {found.protection:.3f}): this photo was "
+                   f"probably never protected, so crops cannot be localised; not cropped "
+                   f"(score {found.score:.3f})")
+        return
     typer.echo(f"{image}: {verdict} (score {found.score:.3f})")
     typer.echo(f"kept box in original frame: x {x0:.3f}-{x1:.3f}, y {y0:.3f}-{y1:.3f} "
                f"({(x1 - x0) * (y1 - y0):.0%} of the area)")

@@ -29,13 +29,19 @@ class GeneratorConfig(_Strict):
     coord_freqs: int = 3  # Fourier features of (x, y) fed to every coupling; 0 disables
     bottom_dilations: list[int] = Field(default_factory=lambda: [1, 2, 4])
     spectral_norm: bool = True
-    position_code: Literal["none", "fourier", "random"] = "none"  # additive code of pixel position
-    position_code_amplitude: float = 0.02
+    position_code: Literal["none", "fourier", "random", "ruler"] = "none"  # additive code of pixel position
+    position_code_amplitude: float = 0.02  # root-mean-square, in [0, 1] pixel units
+    position_code_band: tuple[int, int] = (20, 48)  # ruler frequencies, cycles per frame
     position_code_learn: bool = False
 
 
 class LocalizerConfig(_Strict):
-    """Localizer C: light 3-level U-Net flattened into a 4-layer MLP."""
+    """Localizer C: light 3-level U-Net flattened into a 4-layer MLP (``learned``, the
+    paper's), or the matched-filter readout of the ruler code (``matched``, ours)."""
+
+    kind: Literal["learned", "matched"] = "learned"
+    presence: float = 0.47  # matched: ruler correlation below this = "not protected"
+    crop_margin: float = 0.03  # matched: 1 - IoU(box, whole frame) above this = "cropped"
 
     channels: list[int] = Field(default_factory=lambda: [16, 32, 64])
     stem_stride: int = 1  # 2: the U-Net runs at half resolution (cheaper on a CPU)

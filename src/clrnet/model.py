@@ -13,7 +13,7 @@ from torch import Tensor, nn
 
 from .config import ModelConfig
 from .geometry import Box, zero_pad_resize
-from .networks import InvertibleUNet, Localizer, Preprocessor
+from .networks import InvertibleUNet, Localizer, Preprocessor, Ruler, RulerReadout
 
 DEFAULT_MODEL = "clrnet-small-128"
 
@@ -28,8 +28,20 @@ class CLRNet(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.size = cfg.size
+        band = cfg.generator.position_code_band
+        if cfg.generator.position_code == "ruler" and band[1] > 0.45 * cfg.size:
+            raise ValueError(f"ruler band {band} too high for size {cfg.size}: at most "
+                             f"{int(0.45 * cfg.size)} cycles per frame (below the Nyquist limit)")
         self.generator = InvertibleUNet(cfg.generator, cfg.size)
-        self.localizer = Localizer(cfg.localizer, cfg.size)
+        loc = cfg.localizer
+        if loc.kind == "matched":
+            gen = cfg.generator
+            if gen.position_code != "ruler":
+                raise ValueError("localizer.kind 'matched' reads the ruler: set generator.position_code: ruler")
+            self.localizer: Localizer | RulerReadout = RulerReadout(
+                Ruler(gen.position_code_band), cfg.size, presence=loc.presence, crop_margin=loc.crop_margin)
+        else:
+            self.localizer = Localizer(loc, cfg.size)
         self.preprocessor = Preprocessor(cfg.preprocessor) if cfg.preprocessor.enabled else None
 
     def protect(self, image: Tensor) -> Tensor:

@@ -22,6 +22,7 @@ from .data import pil_to_tensor, tensor_to_pil
 from .geometry import FULL_FRAME, Box, box_to_pixels, resize
 from .imageio import to_rgb
 from .model import CLRNet, DEFAULT_MODEL, load_model
+from .networks import RulerReadout
 
 MAX_OUTPUT_SIDE = 8192
 
@@ -45,6 +46,8 @@ class NativeInspection:
     box: Box
     recovered: Tensor  # (3, N, N)
     processed: Tensor  # (3, N, N) received image after P
+    protection: float | None = None  # ruler strength (matched readout only)
+    protected: bool | None = None  # ruler found (matched readout only; None: unknown)
 
 
 @torch.no_grad()
@@ -53,12 +56,19 @@ def inspect_native(model: CLRNet, received: Tensor) -> NativeInspection:
     n = model.size
     x = resize(received[None].float(), n, n)
     processed, _ = model.preprocess(x)
-    boxes, logits = model.localize(processed)
+    strength: float | None = None
+    protected: bool | None = None
+    if isinstance(model.localizer, RulerReadout):
+        boxes, logits, s = model.localizer.read(processed)
+        strength = float(s[0])
+        protected = strength >= model.localizer.presence
+    else:
+        boxes, logits = model.localize(processed)
     score = float(torch.sigmoid(logits[0]))
     cropped = score >= 0.5
     box: Box = tuple(float(v) for v in boxes[0]) if cropped else FULL_FRAME  # type: ignore[assignment]
     recovered = model.recover(processed, [box])[0].clamp(0, 1)
-    return NativeInspection(cropped, score, box, recovered, processed[0])
+    return NativeInspection(cropped, score, box, recovered, processed[0], strength, protected)
 
 
 @torch.no_grad()
@@ -96,6 +106,8 @@ class Inspection:
     recovered_native: Image.Image
     received_size: tuple[int, int]
     model: str
+    protected: bool | None = None  # False: no protection found (a never-protected photo)
+    protection: float | None = None  # strength of the protection signal, where measurable
 
     def overlay(self) -> Image.Image:
         """The recovered frame with the received fragment's box drawn on it."""
@@ -113,6 +125,8 @@ class Inspection:
         return {
             "cropped": self.cropped,
             "score": round(self.score, 4),
+            "protected": self.protected,
+            "protection": None if self.protection is None else round(self.protection, 4),
             "box": [round(v, 4) for v in self.box],
             "box_pixels": [left, top, right, bottom],
             "kept_area": round((self.box[2] - self.box[0]) * (self.box[3] - self.box[1]), 4),
@@ -159,4 +173,5 @@ def inspect(image: Image.Image, model: CLRNet | str | None = None,
     mask.paste(255, (left, top, right, bottom))
     name = model if isinstance(model, str) else (m.cfg.name if model is not None else DEFAULT_MODEL)
     return Inspection(res.cropped, res.score, res.box, (ow, oh), estimated, mask,
-                      tensor_to_pil(full), tensor_to_pil(res.recovered), rgb.size, name)
+                      tensor_to_pil(full), tensor_to_pil(res.recovered), rgb.size, name,
+                      res.protected, res.protection)

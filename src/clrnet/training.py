@@ -23,7 +23,7 @@ from .config import ModelConfig, dump_config
 from .data import PhotoBank, default_data_root, list_images, load_square
 from .geometry import FULL_FRAME, Box, box_iou, box_mask, sample_crop_box, shift_to_box, soft_box_mask
 from .model import CLRNet
-from .networks import PatchDiscriminator, coordinate_targets, lsgan_loss
+from .networks import Localizer, PatchDiscriminator, coordinate_targets, lsgan_loss
 
 
 @dataclass
@@ -170,14 +170,20 @@ class Trainer:
             src = protected_q.detach() if (siamese and v == 1 and st.stage == 1) else protected_q
             received = self.attack(src, boxes, draws, self.gen)
             processed, feats = m.preprocess(received)
-            pboxes, logits, cmap = m.localizer.forward_dense(processed)
-            soft = soft_box_mask(pboxes, size, size).clamp(1e-6, 1 - 1e-6)
-            l_loc = (F.binary_cross_entropy(soft, masks)
-                     + cfg.loss.box_l1 * (pboxes - box_t).abs().mean()
-                     + cfg.loss.score * F.binary_cross_entropy_with_logits(logits, cropped))
-            l_dense = (cmap - coordinate_targets(box_t, *cmap.shape[-2:])).abs().mean()
-            if cfg.localizer.dense_weight > 0:
-                l_loc = l_loc + cfg.localizer.dense_weight * l_dense
+            if isinstance(m.localizer, Localizer):
+                pboxes, logits, cmap = m.localizer.forward_dense(processed)
+                soft = soft_box_mask(pboxes, size, size).clamp(1e-6, 1 - 1e-6)
+                l_loc = (F.binary_cross_entropy(soft, masks)
+                         + cfg.loss.box_l1 * (pboxes - box_t).abs().mean()
+                         + cfg.loss.score * F.binary_cross_entropy_with_logits(logits, cropped))
+                l_dense = (cmap - coordinate_targets(box_t, *cmap.shape[-2:])).abs().mean()
+                if cfg.localizer.dense_weight > 0:
+                    l_loc = l_loc + cfg.localizer.dense_weight * l_dense
+            else:  # the matched-filter readout has nothing to learn
+                with torch.no_grad():
+                    pboxes, logits = m.localizer(processed)
+                soft = soft_box_mask(pboxes, size, size)
+                l_loc = l_dense = torch.zeros(())
             if st.stage == 1:
                 used, target = boxes, images
             else:

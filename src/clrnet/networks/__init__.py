@@ -4,8 +4,9 @@ from .discriminator import PatchDiscriminator, lsgan_loss
 from .invertible import AffineCoupling, HaarDownsample, HaarUpsample, InvertibleUNet, coordinate_features
 from .localizer import Localizer, coordinate_targets
 from .preprocessor import Preprocessor
+from .ruler import Ruler, RulerReadout
 
 __all__ = [
     "AffineCoupling", "HaarDownsample", "HaarUpsample", "InvertibleUNet", "Localizer",
-    "PatchDiscriminator", "Preprocessor", "coordinate_features", "coordinate_targets", "lsgan_loss",
+    "PatchDiscriminator", "Preprocessor", "Ruler", "RulerReadout", "coordinate_features", "coordinate_targets", "lsgan_loss",
 ]

@@ -16,6 +16,7 @@ from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm as _sn
 
 from ..config import GeneratorConfig
+from .ruler import Ruler
 
 
 class InvertibleModule(nn.Module):
@@ -129,15 +130,17 @@ class PositionCode(InvertibleModule):
     """y = x + P: an invertible, purely additive code of *where* each pixel sits
     in the frame (our addition; the inverse subtracts it again).
 
-    ``fourier``: smooth sinusoids of x and y (one frequency per colour channel),
-    which survive JPEG, blur and resizing; ``random``: white noise. Fixed unless
-    ``learn``. (Measured so far: the shipped localizer does not yet decode it.)
+    ``ruler``: the mid-band separable code that :class:`RulerReadout` reads
+    (see ``ruler.py``); ``fourier``: smooth sinusoids of x and y (one frequency
+    per colour channel); ``random``: white noise. Fixed unless ``learn``.
     """
 
     def __init__(self, height: int, width: int, amplitude: float, pattern: str = "fourier",
-                 learn: bool = False, channels: int = 3) -> None:
+                 learn: bool = False, channels: int = 3, band: tuple[int, int] = (20, 48)) -> None:
         super().__init__()
-        if pattern == "fourier":
+        if pattern == "ruler":
+            code = Ruler(band).code(height, width, 1.0, channels)
+        elif pattern == "fourier":
             feats = coordinate_features(height, width, channels)[0, 2:]  # 4 per frequency
             code = torch.stack([feats[4 * c:4 * c + 4].sum(0) / 2 for c in range(channels)])[None]
         elif pattern == "random":
@@ -215,7 +218,8 @@ class InvertibleUNet(InvertibleModule):
             if size is None:
                 raise ValueError("a position code needs the native size")
             self.layers.append(PositionCode(size, size, cfg.position_code_amplitude,
-                                            cfg.position_code, cfg.position_code_learn, in_channels))
+                                            cfg.position_code, cfg.position_code_learn, in_channels,
+                                            cfg.position_code_band))
             self.layer_level.append(0)
         self._cond_cache: dict[tuple[int, int, int, str], Tensor] = {}
 
