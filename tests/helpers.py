@@ -29,7 +29,8 @@ def tiny_matched_config():
     cfg["name"] = "tiny-matched-test"
     cfg["size"] = 64
     cfg["generator"].update(coord_freqs=0, position_code="ruler", position_code_amplitude=0.03,
-                            position_code_band=(8, 20))
+                            position_code_band=(8, 20), hint_cells=4, hint_amplitude=0.02,
+                            hint_band=(6, 16))
     cfg["localizer"].update(kind="matched")
     cfg["preprocessor"]["enabled"] = False
     cfg["discriminator"]["enabled"] = False

@@ -33,6 +33,9 @@ class GeneratorConfig(_Strict):
     position_code_amplitude: float = 0.02  # root-mean-square, in [0, 1] pixel units
     position_code_band: tuple[int, int] = (20, 48)  # ruler frequencies, cycles per frame
     position_code_learn: bool = False
+    hint_cells: int = 0  # hide a cells x cells thumbnail for recovery (networks/hint.py); 0 = off
+    hint_amplitude: float = 0.02  # rms of the hidden thumbnail signal
+    hint_band: tuple[int, int] = (12, 32)  # its patterns' frequencies, cycles per frame
 
 
 class LocalizerConfig(_Strict):

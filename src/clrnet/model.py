@@ -12,7 +12,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from .config import ModelConfig
-from .geometry import Box, zero_pad_resize
+from .geometry import Box, box_mask, zero_pad_resize
 from .networks import InvertibleUNet, Localizer, Preprocessor, Ruler, RulerReadout
 
 DEFAULT_MODEL = "clrnet-small-128"
@@ -58,9 +58,16 @@ class CLRNet(nn.Module):
         return self.localizer(processed)
 
     def recover(self, processed: Tensor, boxes: list[Box]) -> Tensor:
-        """f_rec: ZR each received image into the frame at its box, then run G backwards."""
+        """f_rec: ZR each received image into the frame at its box (painting the cut-away
+        part from the hidden thumbnail, if G hides one), then run G backwards."""
         frames = torch.cat([zero_pad_resize(p[None], b, self.size, self.size)
                             for p, b in zip(processed, boxes)])
+        hint = self.generator.hint()
+        if hint is not None:  # paint the cut-away part from the hidden thumbnail
+            keep = torch.stack([box_mask(b, self.size, self.size) for b in boxes])[:, None]
+            code = self.generator.position_code()
+            thumb = hint.decode(frames.detach(), keep, code)
+            frames = hint.fill(frames, keep, thumb, code)
         return self.generator.inverse(frames)
 
     def num_parameters(self) -> dict[str, int]:

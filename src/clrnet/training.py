@@ -147,12 +147,10 @@ class Trainer:
         images = self.bank.batch(bsz, self.rng)
         if cfg.train.tamper_rate > 0:
             images = tamper_augment(images, self.rng, cfg.train.tamper_rate)
-        protected = m.protect(images)
+        # The position code and the thumbnail hint are fixed, budgeted parts of the
+        # perturbation: L_prt constrains the learned part only, so G is not pushed to cancel them.
+        protected, learned = m.generator.forward_parts(images)
         protected_q = quantize(protected)
-        # The position code is a fixed, budgeted part of the perturbation (about 37 dB on its
-        # own): L_prt constrains the learned part only, so G is not pushed to cancel the code.
-        code = m.generator.position_code()
-        learned = protected if code is None or code.requires_grad else protected - code
         l_prt = (learned - images).abs().mean()
 
         boxes, cropped = self._draw_boxes(bsz)

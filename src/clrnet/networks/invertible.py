@@ -16,6 +16,7 @@ from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm as _sn
 
 from ..config import GeneratorConfig
+from .hint import ThumbnailHint
 from .ruler import Ruler
 
 
@@ -172,6 +173,12 @@ def coordinate_features(h: int, w: int, freqs: int, device: torch.device | None 
     return torch.stack(feats)[None]
 
 
+def _is_fixed(layer: nn.Module) -> bool:
+    """Layers with no learned parameters that add a budgeted signal (hint, fixed code)."""
+    return isinstance(layer, ThumbnailHint) or (isinstance(layer, PositionCode)
+                                                and not layer.code.requires_grad)
+
+
 class InvertibleUNet(InvertibleModule):
     """Generator G: ``levels`` Haar down-steps, each followed by
     ``blocks_per_level`` couplings, then the mirrored up path.
@@ -212,6 +219,11 @@ class InvertibleUNet(InvertibleModule):
             ch //= 4
             if level >= 1:
                 couplings(level, ch)
+        if cfg.hint_cells > 0:
+            if size is None:
+                raise ValueError("a thumbnail hint needs the native size")
+            self.layers.append(ThumbnailHint(size, cfg.hint_cells, cfg.hint_amplitude, cfg.hint_band))
+            self.layer_level.append(0)
         if cfg.position_code != "none":
             # Last layer of the forward pass (first of the reverse): nothing after it
             # can cancel the code, and the couplings before it do not know positions.
@@ -228,6 +240,10 @@ class InvertibleUNet(InvertibleModule):
         last = self.layers[-1]
         return last.code if isinstance(last, PositionCode) else None
 
+    def hint(self) -> ThumbnailHint | None:
+        """The thumbnail-hint layer, if any."""
+        return next((m for m in self.layers if isinstance(m, ThumbnailHint)), None)
+
     def _cond(self, level: int, h: int, w: int, device: torch.device) -> Tensor | None:
         if not self.cond_channels:
             return None
@@ -243,11 +259,20 @@ class InvertibleUNet(InvertibleModule):
             raise ValueError(f"G needs sides divisible by {m}, got {tuple(x.shape[-2:])}")
 
     def forward(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
+        return self.forward_parts(x)[0]
+
+    def forward_parts(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """(protected, learned): ``learned`` is the output before the fixed layers (hint,
+        position code), the part the protection loss constrains; the fixed layers
+        have their own, configured, budget."""
         self._check(x)
         h, w = x.shape[-2:]
+        learned = x
         for layer, level in zip(self.layers, self.layer_level):
             x = layer(x, self._cond(level, h, w, x.device))
-        return x
+            if not _is_fixed(layer):
+                learned = x
+        return x, learned
 
     def inverse(self, y: Tensor, cond: Tensor | None = None) -> Tensor:
         self._check(y)
