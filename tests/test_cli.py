@@ -187,3 +187,15 @@ def test_inspect_finds_a_crop_with_the_matched_model(tmp_path, photo_file, tiny_
     facts = json.loads((tmp_path / "rep" / "report.json").read_text())
     assert facts["protected"] is True
     assert abs(facts["box"][2] - 0.5) < 0.05 and facts["box"][0] < 0.05
+
+
+def test_bench_prints_a_table(tiny_model_path):
+    r = run("bench", "--model", tiny_model_path, "--sizes", "32,48", "--repeats", "1", "--threads", "1",
+            "--no-large")
+    assert r.exit_code == 0, output_of(r)
+    out = output_of(r)
+    assert "| protect | 32x32 |" in out and "| inspect | 48x48 |" in out and "threads 1" in out
+
+
+def test_bench_rejects_bad_sizes(tiny_model_path):
+    assert_clean_failure(run("bench", "--model", tiny_model_path, "--sizes", "big"), "--sizes")

@@ -56,11 +56,6 @@ def test_estimate_original_size():
     assert estimate_original_size((300, 200), (0.0, 0.0, 1.0, 1.0)) == (300, 200)
 
 
-SHIPPED_GAP = ("the first shipped model does not localise yet (its crop score is constant); "
-               "see README 'Status' and issue 2")
-
-
-@pytest.mark.xfail(reason=SHIPPED_GAP, strict=False)
 def test_shipped_model_loads_and_rejects_unprotected_photos(photo):
     """A photo that was never protected must come out 'not cropped'."""
     names = clrnet.available_models()
@@ -72,9 +67,9 @@ def test_shipped_model_loads_and_rejects_unprotected_photos(photo):
     for arr in (data.astronaut(), data.coffee(), data.chelsea()):
         found = clrnet.inspect(Image.fromarray(arr), model)
         assert not found.cropped, f"false alarm, score {found.score:.3f}"
+        assert found.protected is False
 
 
-@pytest.mark.xfail(reason=SHIPPED_GAP, strict=False)
 def test_shipped_model_finds_a_crop(photo):
     names = clrnet.available_models()
     if "clrnet-small-128" not in names:
@@ -84,9 +79,11 @@ def test_shipped_model_finds_a_crop(photo):
     model = clrnet.load_model("clrnet-small-128")
     prot = clrnet.protect(photo, model)
     box = (0.1, 0.2, 0.8, 0.9)
-    found = clrnet.inspect(real.jpeg(real.crop(prot, box), 90), model)
-    assert found.cropped
+    found = clrnet.inspect(real.jpeg(real.crop(prot, box), 80), model)
+    assert found.cropped and found.protected
     assert box_iou(found.box, box) > 0.8
+    uncropped = clrnet.inspect(real.jpeg(prot, 80), model)
+    assert uncropped.protected and not uncropped.cropped
 
 
 @pytest.fixture(scope="module")

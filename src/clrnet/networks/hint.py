@@ -78,11 +78,14 @@ class ThumbnailHint(nn.Module):
 
     @torch.no_grad()
     def decode(self, frame: Tensor, keep: Tensor, known: Tensor | None = None,
-               ridge: float = 1.0) -> Tensor:
+               prior_std: float = 0.2) -> Tensor:
         """Thumbnails (B, 3, T, T) from frames (B, 3, N, N) whose ``keep`` (B, 1, N, N)
         part holds the received pixels. ``known`` (1, 3, N, N) is any fixed code to
-        remove first (the ruler). Cells that are almost entirely kept are measured
-        directly instead."""
+        remove first (the ruler). Each estimate is the posterior mean under a prior
+        centred on the kept part's mean colour (std ``prior_std``), with the noise
+        level measured from the fit's residual, so a photo whose content drowns the
+        hint gets its kept colours rather than wild ones. Cells that are almost
+        entirely kept are measured directly instead."""
         lum = frame.mean(1)
         if known is not None:
             lum = lum - known.mean(1)
@@ -92,12 +95,19 @@ class ThumbnailHint(nn.Module):
         inner = 1 - F.max_pool2d(1 - keep, 7, 1, 3)
         power = F.avg_pool2d(_laplacian(lum)[:, None] ** 2, 9, 1, 4, count_include_pad=False)
         w = (inner[..., 1:-1, 1:-1] / (power + 1e-4)).flatten(1)  # (B, M)
-        eye = torch.eye(p.shape[0], dtype=p.dtype)
+        n_coef = p.shape[0]
+        eye = torch.eye(n_coef, dtype=p.dtype)
+        kept_mean = (frame * keep).sum((2, 3)) / keep.sum((2, 3)).clamp_min(1)  # (B, 3)
+        prior = (kept_mean[:, :, None].expand(-1, -1, self.cells ** 2).reshape(-1, n_coef) - 0.5)
         coefs = []
         for b in range(frame.shape[0]):
             pw = p * w[b]
-            a = pw @ p.T + ridge * eye
-            coefs.append(torch.linalg.solve(a, pw @ r[b]))
+            gram, rhs = pw @ p.T, pw @ r[b]
+            fit = torch.linalg.solve(gram + 1e-6 * gram.diagonal().mean() * eye, rhs)
+            resid = r[b] - fit @ p
+            noise = float((w[b] * resid ** 2).sum() / (w[b] > 0).sum().clamp_min(1))
+            a = gram + (noise / prior_std ** 2) * eye
+            coefs.append(torch.linalg.solve(a, rhs + (noise / prior_std ** 2) * prior[b]))
         thumb = (torch.stack(coefs) + 0.5).clamp(0, 1).reshape(-1, 3, self.cells, self.cells)
         coverage = F.adaptive_avg_pool2d(keep, self.cells)
         denom = coverage.clamp_min(1e-6)

@@ -1,0 +1,82 @@
+"""Speed benchmark of the public API: protect and inspect, as a user calls them.
+
+Each measurement is the median wall time of ``repeats`` calls after one
+warm-up call, on a real photo (scikit-image's astronaut) resized to the size
+under test. Peak memory is the process's peak resident set size (it only grows,
+so read it as "at most this much up to this row").
+"""
+
+from __future__ import annotations
+
+import resource
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from PIL import Image
+
+from .model import CLRNet
+from .pipeline import inspect, protect
+
+
+@dataclass
+class BenchRow:
+    operation: str
+    size: str  # "W x H"
+    seconds: float  # median per call
+    images_per_s: float
+    peak_rss_mb: float
+
+
+def _peak_rss_mb() -> float:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024  # bytes vs KiB
+
+
+def _median_time(fn: Callable[[], object], repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def sample_photo(width: int, height: int) -> Image.Image:
+    from skimage import data
+
+    return Image.fromarray(data.astronaut()).resize((width, height), Image.Resampling.BICUBIC)
+
+
+def bench(model: CLRNet, sizes: tuple[int, ...] = (128, 256, 512), repeats: int = 5,
+          large: tuple[int, int] | None = (4000, 3000), progress: bool = True) -> list[BenchRow]:
+    """Time protect and inspect (a 60 % crop of the protected photo) at each square
+    size, then once each (after a warm-up at the smallest size) on a ``large`` photo."""
+    from tqdm import tqdm
+
+    jobs: list[tuple[int, int, int]] = [(s, s, repeats) for s in sizes]
+    if large is not None:
+        jobs.append((large[0], large[1], 1))
+    rows: list[BenchRow] = []
+    for w, h, reps in tqdm(jobs, desc="benchmarking", disable=not progress):
+        photo = sample_photo(w, h)
+        prot = protect(photo, model)
+        fragment = prot.crop((w // 5, h // 5, w // 5 + round(w * 0.77), h // 5 + round(h * 0.77)))
+        for name, fn in (("protect", lambda: protect(photo, model)),
+                         ("inspect", lambda: inspect(fragment, model))):
+            with torch.no_grad():
+                sec = _median_time(fn, reps)
+            rows.append(BenchRow(name, f"{w}x{h}", sec, 1 / sec, _peak_rss_mb()))
+    return rows
+
+
+def format_bench(rows: list[BenchRow], model_name: str) -> str:
+    lines = [f"### clrnet bench: model {model_name}, torch threads {torch.get_num_threads()}",
+             "", "| operation | photo | s / photo | photos / s | peak RSS (MB) |", "|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r.operation} | {r.size} | {r.seconds:.3f} | {r.images_per_s:.2f} | {r.peak_rss_mb:.0f} |")
+    return "\n".join(lines)
