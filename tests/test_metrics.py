@@ -76,6 +76,19 @@ def test_ssim_matches_skimage_gaussian(pair):
     assert ssim(a, b) < 0.9  # noise really lowers it
 
 
+def test_masked_ssim_matches_skimage_map_over_the_mask(pair):
+    a, b = pair
+    _, ref_map = structural_similarity(_np(a), _np(b), gaussian_weights=True, sigma=1.5,
+                                       use_sample_covariance=False, data_range=1.0, channel_axis=-1,
+                                       full=True)
+    mask = box_mask((0.0, 0.0, 0.5, 1.0), 48, 64)
+    inner = np.zeros((48, 64), bool)
+    inner[5:-5, 5:-5] = mask.numpy()[5:-5, 5:-5] > 0
+    assert ssim(a, b, mask) == pytest.approx(float(ref_map[inner].mean()), abs=1e-4)
+    assert ssim(a, b, torch.ones(48, 64)) == pytest.approx(ssim(a, b), abs=1e-9)
+    assert math.isnan(ssim(a, b, torch.zeros(48, 64)))
+
+
 def test_ssim_identity_and_symmetry(pair):
     a, b = pair
     assert ssim(a, a) == pytest.approx(1.0, abs=1e-6)

@@ -148,38 +148,45 @@ def demo(
 def eval_(
     data: Path = typer.Option(..., "--data", help="Folder of photos (e.g. ../shared/datasets/test/kodak24)."),
     model: str = typer.Option("clrnet-small-128", "--model", "-m", help="Shipped model name or .safetensors file."),
-    attack: list[str] = typer.Option(["jpeg80"], "--attack", "-a", help="Real attack(s) after the crop; repeatable."),
-    crops: int = typer.Option(4, "--crops-per-image", help="Cropped samples per photo (as many uncropped)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Folder for report.md, results.csv, curves.png, figure.png."),
+    attack: Optional[list[str]] = typer.Option(None, "--attack", "-a", help="Only these real attacks (repeatable); default: all."),
+    crops: int = typer.Option(1, "--crops-per-bin", help="Crops per survival bin, photo and attack."),
     seed: int = typer.Option(0, "--seed"),
-    out: Optional[Path] = typer.Option(None, "--out", help="Folder for results.csv and summary.md."),
-    quick: bool = typer.Option(False, "--quick", help="First 4 photos, no inpainting baseline."),
+    quick: bool = typer.Option(False, "--quick", help="2 photos, JPEG 70 and none: a smoke test."),
+    summary: bool = typer.Option(False, "--summary", help="Also print the headline summary per attack."),
 ) -> None:
-    """Protect, crop (kept area 25-100 %), attack for real, inspect; print the metrics."""
+    """The papers' protocol: protect, crop in survival bins, attack for real, inspect; tables beside the paper's."""
+    import time
+
     import torch
 
-    from .evaluation import REAL_ATTACKS, evaluate, format_summary, summarize, write_rows
-    from .imageio import write_text_atomic
+    from .evaluation import PROTOCOL_ATTACKS, QUICK_ATTACKS, REAL_ATTACKS, evaluate, format_summary, summarize
     from .pipeline import get_model
+    from .report import report_markdown, write_report
 
-    bad = [a for a in attack if a not in REAL_ATTACKS]
+    attacks = list(attack) if attack else (QUICK_ATTACKS if quick else PROTOCOL_ATTACKS)
+    bad = [a for a in attacks if a not in REAL_ATTACKS]
     if bad:
         _fail(f"unknown attack {bad[0]!r}; choose from: {', '.join(REAL_ATTACKS)}")
+    if crops < 1:
+        _fail(f"--crops-per-bin {crops}: must be at least 1")
     torch.set_num_threads(2)
+    t0 = time.time()
     try:
         m = get_model(model)
-        rows, per = evaluate(m, data, attack, crops, seed=seed, baselines=not quick,
-                             limit=4 if quick else None)
-    except FileNotFoundError as e:
+        ev = evaluate(m, data, attacks, crops, seed=seed, limit=2 if quick else None)
+    except (FileNotFoundError, ValueError) as e:
         _fail(str(e))
-    for a in attack:
-        text = format_summary(summarize([r for r in rows if r.attack == a], per),
-                              f"{data.name}: {a}, model {model}, {int(per['photos'])} photos, seed {seed}")
-        typer.echo(text + "\n")
-        if out:
-            write_text_atomic(text + "\n", out / f"summary-{a}.md")
+    title = (f"{data.name}: model {Path(model).name}, {int(ev.per_dataset['photos'])} photos at "
+             f"{m.size}x{m.size}, {crops} crop(s) per bin, seed {seed}, {time.time() - t0:.0f} s")
+    text = write_report(ev, attacks, out, title) if out else report_markdown(ev, attacks, title)
+    typer.echo(text)
+    if summary:
+        for a in attacks:
+            typer.echo(format_summary(summarize([r for r in ev.rows if r.attack == a], ev.per_dataset),
+                                      f"{data.name}: {a}, all bins") + "\n")
     if out:
-        write_rows(rows, out / "results.csv")
-        typer.echo(f"per-sample results: {out / 'results.csv'}")
+        typer.echo(f"written: {out}/report.md, results.csv, curves.png, figure.png")
 
 
 @app.command()

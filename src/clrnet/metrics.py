@@ -30,11 +30,18 @@ def psnr(a: Tensor, b: Tensor, mask: Tensor | None = None, data_range: float = 1
     return float(10 * math.log10(data_range ** 2 / float(mse)))
 
 
-def ssim(a: Tensor, b: Tensor, data_range: float = 1.0) -> float:
-    """Mean SSIM of two images (C, H, W), averaged over channels."""
+def ssim(a: Tensor, b: Tensor, mask: Tensor | None = None, data_range: float = 1.0) -> float:
+    """Mean SSIM of two images (C, H, W), averaged over channels; with ``mask`` (H, W),
+    the mean of the SSIM map over the masked pixels (windows centred there)."""
     m = _kornia_ssim(a[None].double(), b[None].double(), window_size=11, max_val=data_range,
                      padding="valid")
-    return float(m.mean())
+    if mask is None:
+        return float(m.mean())
+    r = (a.shape[-1] - m.shape[-1]) // 2  # 'valid' borders: the map is 2r smaller
+    inner = mask[r:mask.shape[0] - r, r:mask.shape[1] - r].to(m)
+    if inner.sum() == 0:
+        return float("nan")
+    return float((m[0] * inner).sum() / (inner.sum() * m.shape[1]))
 
 
 def mask_f1(pred: Tensor, target: Tensor) -> float:
