@@ -199,3 +199,19 @@ def test_bench_prints_a_table(tiny_model_path):
 
 def test_bench_rejects_bad_sizes(tiny_model_path):
     assert_clean_failure(run("bench", "--model", tiny_model_path, "--sizes", "big"), "--sizes")
+
+
+def test_eval_quick_writes_the_report(tmp_path, tiny_matched_model_path):
+    from helpers import make_photo_folder
+
+    folder = make_photo_folder(tmp_path / "photos", 3)
+    r = run("eval", "--data", folder, "--model", tiny_matched_model_path, "--quick", "--out", tmp_path / "ev")
+    assert r.exit_code == 0, output_of(r)
+    out = output_of(r)
+    assert "Table I layout" in out and "2 photos" in out
+    assert (tmp_path / "ev" / "report.md").is_file() and (tmp_path / "ev" / "curves.png").is_file()
+
+
+def test_eval_rejects_unknown_attack_and_missing_folder(tmp_path, tiny_model_path):
+    assert_clean_failure(run("eval", "--data", tmp_path, "--model", tiny_model_path, "-a", "jpeg71"), "jpeg71")
+    assert_clean_failure(run("eval", "--data", tmp_path / "nope", "--model", tiny_model_path, "--quick"), "nope")

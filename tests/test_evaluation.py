@@ -26,25 +26,95 @@ def test_real_attacks_write_real_formats(photo):
     assert REAL_ATTACKS["none"](photo, 0).tobytes() == photo.convert("RGB").tobytes()
 
 
-def test_evaluate_rows_and_summary(tmp_path, tiny_model_path):
+def test_real_attack_parameters(photo):
+    """Each protocol attack is the named real operation with the named parameter."""
+    import numpy as np
+    from PIL import ImageEnhance, ImageFilter
+
+    from clrnet.attacks import real
+
+    def pillow_jpeg(im, q):
+        buf = io.BytesIO()
+        im.save(buf, format="JPEG", quality=q)
+        return Image.open(buf).convert("RGB")
+
+    small = photo.crop((0, 0, 120, 90))
+    for q in (90, 80, 70, 50, 10):
+        assert REAL_ATTACKS[f"jpeg{q}"](small, 0).tobytes() == pillow_jpeg(small, q).tobytes()
+    arr = np.asarray(small, np.int16)
+    assert np.array_equal(np.asarray(REAL_ATTACKS["brightness"](small, 0), np.int16), np.clip(arr + 20, 0, 255))
+    assert REAL_ATTACKS["contrast"](small, 0).tobytes() == ImageEnhance.Contrast(small).enhance(1.3).tobytes()
+    assert REAL_ATTACKS["median"](small, 0).tobytes() == small.filter(ImageFilter.MedianFilter(3)).tobytes()
+    assert REAL_ATTACKS["gaussian"](small, 0).tobytes() == real.gaussian_blur(small, 1.0).tobytes()
+    hybrid = REAL_ATTACKS["jpeg80+resize"](small, 0)
+    assert hybrid.size == (96, 72)
+    assert hybrid.tobytes() == pillow_jpeg(real.rescale(small, 0.8), 80).tobytes()
+    assert REAL_ATTACKS["scale125"](small, 0).size == (150, 112)
+    noisy = np.asarray(REAL_ATTACKS["noise"](Image.new("RGB", (200, 200), (128, 128, 128)), 1), float)
+    assert abs(noisy.std() / 255 - 0.02) < 0.002
+    dropped = np.asarray(REAL_ATTACKS["dropout"](Image.new("RGB", (200, 200), (200, 200, 200)), 1))
+    assert abs((dropped.sum(-1) == 0).mean() - 0.05) < 0.01
+
+
+def test_evaluate_protocol_rows(tmp_path, tiny_matched_model_path):
+    from clrnet.evaluation import SURVIVAL_BINS, UNCROPPED
+
     folder = make_photo_folder(tmp_path / "photos", 2)
-    model = CLRNet.load(tiny_model_path)
-    rows, per = evaluate(model, folder, ["jpeg80", "none"], crops_per_image=1, progress=False)
-    assert len(rows) == 2 * 2 * 2  # photos x attacks x (cropped + uncropped)
-    assert sum(r.cropped for r in rows) == len(rows) // 2
+    model = CLRNet.load(tiny_matched_model_path)
+    ev = evaluate(model, folder, ["jpeg70", "none"], crops_per_bin=1, progress=False)
+    rows = ev.rows
+    assert len(rows) == 2 * 2 * (len(SURVIVAL_BINS) + 1) * 2  # photos x attacks x (bins + uncropped) x (with, w/o)
     for r in rows:
-        if r.cropped:
-            assert 0.25 - 1e-6 <= r.kept_area <= 1.0
-            assert not math.isnan(r.psnr_cut_inpaint) or r.kept_area == 1.0
+        if r.bin == UNCROPPED:
+            assert not r.cropped and r.kept_area == 1.0 and r.f1_whole_frame == 1.0
         else:
-            assert r.f1_whole_frame == 1.0
-    again, _ = evaluate(model, folder, ["jpeg80", "none"], crops_per_image=1, progress=False)
-    assert [r.f1 for r in again] == [r.f1 for r in rows]  # seeded: same numbers
-    summary = summarize(rows, per)
-    assert 0 <= summary["detection accuracy"][0] <= 1
+            lo, hi = SURVIVAL_BINS[r.bin]
+            assert r.cropped and lo - 1e-9 <= r.kept_area <= hi + 1e-9
+            assert not math.isnan(r.psnr_cut_inpaint) and not math.isnan(r.psnr_cut)
+            if r.kept_area < 0.6:  # SSIM needs whole 11 px windows inside the frame
+                assert not math.isnan(r.ssim_cut)
+    # the same boxes for every attack and for the w/o-protection baseline (paired)
+    key = lambda r: (r.image, r.bin, r.kept_area)  # noqa: E731
+    assert {key(r) for r in rows if r.attack == "jpeg70"} == {key(r) for r in rows if r.attack == "none"}
+    assert {key(r) for r in rows if r.protected} == {key(r) for r in rows if not r.protected}
+    again = evaluate(model, folder, ["jpeg70", "none"], crops_per_bin=1, progress=False)
+    assert [r.f1 for r in again.rows] == [r.f1 for r in rows] and [r.psnr_cut for r in again.rows][:4] == \
+        [r.psnr_cut for r in rows][:4]  # seeded: same numbers
+    summary = summarize([r for r in rows if r.attack == "jpeg70"], ev.per_dataset)
+    assert 0 <= summary["detection accuracy (even mix)"][0] <= 1
     assert "mask F1, trivial 'whole frame'" in format_summary(summary, "t")
     write_rows(rows, tmp_path / "out" / "rows.csv")
     assert len(list(csv.DictReader((tmp_path / "out" / "rows.csv").open()))) == len(rows)
+    with pytest.raises(ValueError, match="unknown attack"):
+        evaluate(model, folder, ["jpeg71"], progress=False)
+
+
+def test_detection_accuracy_is_the_mean_of_the_two_rates():
+    from clrnet.evaluation import Row, detection_accuracy
+
+    def row(cropped: bool, predicted: bool) -> Row:
+        nan = float("nan")
+        return Row("x", "none", "b", True, cropped, 1.0, predicted, 0.0, None, 1, 1, 1, nan, nan, nan, nan,
+                   nan, nan, nan)
+
+    rows = [row(True, True)] * 3 + [row(True, False)] + [row(False, False)] * 1
+    acc, _ = detection_accuracy(rows)
+    assert acc == pytest.approx((0.75 + 1.0) / 2)
+
+
+def test_report_files_and_paper_numbers(tmp_path, tiny_matched_model_path):
+    from clrnet.report import PAPER_TABLE_I, write_report
+
+    folder = make_photo_folder(tmp_path / "photos", 2)
+    model = CLRNet.load(tiny_matched_model_path)
+    ev = evaluate(model, folder, ["jpeg70", "gaussian"], crops_per_bin=1, progress=False)
+    text = write_report(ev, ["jpeg70", "gaussian"], tmp_path / "rep", "t")
+    assert PAPER_TABLE_I["[0.50,0.65]"]["F1"]["jpeg70"] == 0.940
+    assert "(0.940)" in text and "(24.55)" in text  # the paper's numbers beside ours
+    assert "Gauss" in text  # attacks the paper did not report still get our numbers
+    for name in ("report.md", "results.csv", "curves.png", "figure.png"):
+        assert (tmp_path / "rep" / name).stat().st_size > 0
+    assert Image.open(tmp_path / "rep" / "figure.png").size[0] > 500
 
 
 def test_inpainting_baseline_beats_zero_fill(photo):
@@ -76,3 +146,16 @@ def test_demo_writes_figure(tmp_path, tiny_model_path):
 def test_every_real_attack_runs(photo, name):
     out = REAL_ATTACKS[name](photo.crop((0, 0, 64, 48)), 3)
     assert out.mode == "RGB" and min(out.size) > 10
+
+
+def test_shipped_model_quick_protocol_on_kodak(datasets):
+    """The protocol on the real test photos with the shipped model (2 photos, JPEG 70 and none)."""
+    import clrnet
+    from clrnet.evaluation import QUICK_ATTACKS, summarize
+
+    model = clrnet.load_model("clrnet-small-128")
+    ev = evaluate(model, datasets / "test" / "kodak24", QUICK_ATTACKS, limit=2, progress=False)
+    summary = summarize(ev.rows, ev.per_dataset)
+    assert summary["protected PSNR (dB)"][0] >= 32
+    assert summary["mask F1"][0] >= 0.9 and summary["box IoU"][0] >= 0.8
+    assert summary["recovered - best baseline, cut-away (dB, paired)"][0] > 0

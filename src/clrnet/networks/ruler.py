@@ -102,10 +102,11 @@ class RulerReadout(nn.Module):
                 hyps.append((ai * step, ai * step + w))
         h = torch.tensor(hyps, dtype=torch.float64)
         u = (torch.arange(size, dtype=torch.float64) + 0.5) / size
-        coords = h[:, :1] + u[None] * (h[:, 1:] - h[:, :1])
         self.register_buffer("hyps", h.float(), persistent=False)
-        self.register_buffer("tx", _whiten(ruler.profile(coords, "x")).float(), persistent=False)
-        self.register_buffer("ty", _whiten(ruler.profile(coords, "y")).float(), persistent=False)
+        for axis in ("x", "y"):  # in chunks: the cosine sums need (chunk, N, frequencies) doubles
+            t = torch.cat([_whiten(ruler.profile(c[:, :1] + u[None] * (c[:, 1:] - c[:, :1]), axis)).float()
+                           for c in h.split(1024)])
+            self.register_buffer(f"t{axis}", t, persistent=False)
 
     def correlate(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Normalised correlation of every hypothesis, for x (B, K) and y (B, K)."""
