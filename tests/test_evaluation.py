@@ -112,8 +112,11 @@ def test_report_files_and_paper_numbers(tmp_path, tiny_matched_model_path):
     assert PAPER_TABLE_I["[0.50,0.65]"]["F1"]["jpeg70"] == 0.940
     assert "(0.940)" in text and "(24.55)" in text  # the paper's numbers beside ours
     assert "Gauss" in text  # attacks the paper did not report still get our numbers
-    for name in ("report.md", "results.csv", "curves.png", "figure.png"):
+    for name in ("report.md", "results.csv", "cells.csv", "curves.png", "figure.png"):
         assert (tmp_path / "rep" / name).stat().st_size > 0
+    cells = list(csv.DictReader((tmp_path / "rep" / "cells.csv").open()))
+    assert len(cells) == 2 * 4 * 2  # attacks x (3 bins + uncropped) x (with, w/o protection)
+    assert all(int(c["n"]) == 2 and "f1_ci" in c for c in cells)
     assert Image.open(tmp_path / "rep" / "figure.png").size[0] > 500
 
 

@@ -148,7 +148,7 @@ def demo(
 def eval_(
     data: Path = typer.Option(..., "--data", help="Folder of photos (e.g. ../shared/datasets/test/kodak24)."),
     model: str = typer.Option("clrnet-small-128", "--model", "-m", help="Shipped model name or .safetensors file."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Folder for report.md, results.csv, curves.png, figure.png."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Folder for report.md, results.csv, cells.csv, curves.png, figure.png."),
     attack: Optional[list[str]] = typer.Option(None, "--attack", "-a", help="Only these real attacks (repeatable); default: all."),
     crops: int = typer.Option(1, "--crops-per-bin", help="Crops per survival bin, photo and attack."),
     seed: int = typer.Option(0, "--seed"),
@@ -186,7 +186,7 @@ def eval_(
             typer.echo(format_summary(summarize([r for r in ev.rows if r.attack == a], ev.per_dataset),
                                       f"{data.name}: {a}, all bins") + "\n")
     if out:
-        typer.echo(f"written: {out}/report.md, results.csv, curves.png, figure.png")
+        typer.echo(f"written: {out}/report.md, results.csv, cells.csv, curves.png, figure.png")
 
 
 @app.command()

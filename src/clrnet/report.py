@@ -182,14 +182,44 @@ def figure_grid(ev: Evaluation, path: Path) -> None:
     plt.close(fig)
 
 
+CELL_METRICS = ["predicted_cropped", "f1", "f1_whole_frame", "iou", "psnr_recovered", "ssim_recovered",
+                "psnr_cut", "ssim_cut", "psnr_cut_zero", "psnr_cut_inpaint", "ssim_cut_inpaint"]
+
+
+def cells_csv(ev: Evaluation, attacks: list[str]) -> str:
+    """Every (attack, bin, with/without protection) cell: sample count, then mean and 95 % CI
+    half-width of each metric."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["attack", "bin", "protected", "n"] + [f"{m}{s}" for m in CELL_METRICS for s in ("", "_ci")])
+    bins = [*SURVIVAL_BINS, "uncropped"]
+    for a in attacks:
+        for b in bins:
+            for prot in (True, False):
+                rows = _cell(ev.rows, a, b, prot)
+                if not rows:
+                    continue
+                vals: list[object] = [a, b, prot, len(rows)]
+                for m in CELL_METRICS:
+                    mean, ci = mean_ci([float(getattr(r, m)) for r in rows])
+                    vals += [round(mean, 5), round(ci, 5)]
+                w.writerow(vals)
+    return buf.getvalue()
+
+
 def write_report(ev: Evaluation, attacks: list[str], out: Path, title: str) -> str:
-    """Write report.md, results.csv, curves.png and figure.png into ``out``; return the Markdown."""
+    """Write report.md, results.csv, cells.csv, curves.png and figure.png into ``out``;
+    return the Markdown."""
     from .evaluation import write_rows
     from .imageio import write_text_atomic
 
     text = report_markdown(ev, attacks, title)
     write_text_atomic(text + "\n", out / "report.md")
     write_rows(ev.rows, out / "results.csv")
+    write_text_atomic(cells_csv(ev, attacks), out / "cells.csv")
     plot_curves(ev, attacks, out / "curves.png")
     figure_grid(ev, out / "figure.png")
     return text
