@@ -143,6 +143,8 @@ def test_demo_writes_figure(tmp_path, tiny_model_path):
     assert (tmp_path / "demo" / "demo.png").is_file()
     assert Image.open(tmp_path / "demo" / "recovered.png").size == (512, 512)
     assert nums["protected_psnr_db"] > 10 and 0 <= nums["box_iou"] <= 1
+    x0, y0, x1, y1 = nums["true_box"]
+    assert (x1 - x0) * (y1 - y0) == pytest.approx(0.60, abs=0.005)  # "crop to 60 %" as the README says
 
 
 @pytest.mark.parametrize("name", sorted(REAL_ATTACKS))

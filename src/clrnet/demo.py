@@ -26,7 +26,7 @@ def sample_photo() -> Image.Image:
 
 
 def run_demo(out_dir: str | Path = "demo-out", model: str | None = None,
-             box: tuple[float, float, float, float] = (0.1, 0.25, 0.85, 0.05 + 0.8)) -> dict:
+             box: tuple[float, float, float, float] = (0.1, 0.15, 0.85, 0.95)) -> dict:
     """Protect -> crop (60 % of the area) + JPEG 80 -> inspect; returns the numbers."""
     out = Path(out_dir)
     m = get_model(model)
