@@ -196,8 +196,8 @@ def evaluate(model: CLRNet, folder: str | Path, attacks: list[str] | tuple[str, 
                         f1_whole_frame=mask_f1(torch.ones(n, n), true_mask), iou=box_iou(res.box, box),
                         psnr_recovered=psnr(res.recovered, original),
                         ssim_recovered=ssim(res.recovered, original),
-                        psnr_cut=psnr(res.recovered, original, cut) if has_cut else float("nan"),
-                        ssim_cut=ssim(res.recovered, original, cut) if has_cut else float("nan"),
+                        psnr_cut=psnr(res.recovered, original, cut),  # NaN when nothing was cut
+                        ssim_cut=ssim(res.recovered, original, cut),
                         psnr_cut_zero=z, psnr_cut_inpaint=ip, ssim_cut_inpaint=iss))
                     if (is_protected and attack == figure_attack and bin_name == list(bins)[0]
                             and len(figure) < figure_photos and not any(f["image"] == path.name for f in figure)):

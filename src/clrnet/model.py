@@ -28,10 +28,6 @@ class CLRNet(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.size = cfg.size
-        band = cfg.generator.position_code_band
-        if cfg.generator.position_code == "ruler" and band[1] > 0.45 * cfg.size:
-            raise ValueError(f"ruler band {band} too high for size {cfg.size}: at most "
-                             f"{int(0.45 * cfg.size)} cycles per frame (below the Nyquist limit)")
         self.generator = InvertibleUNet(cfg.generator, cfg.size)
         loc = cfg.localizer
         if loc.kind == "matched":

@@ -47,9 +47,16 @@ def _cell(rows: list[Row], attack: str, bin_name: str, protected: bool = True) -
     return [r for r in rows if r.attack == attack and r.bin == bin_name and r.protected == protected]
 
 
-def _fmt(values: list[float], digits: int) -> str:
-    m, _ = mean_ci(values)
-    return "–" if math.isnan(m) else f"{m:.{digits}f}"
+def _pm(mean: float, ci: float, digits: int) -> str:
+    if math.isnan(mean):
+        return "–"
+    return f"{mean:.{digits}f}" if math.isnan(ci) else f"{mean:.{digits}f} ± {ci:.{digits}f}"
+
+
+def _fmt(values: list[float], digits: int, ci: bool = False) -> str:
+    """Mean of ``values`` (NaNs dropped), with its 95 % CI if ``ci``."""
+    m, c = mean_ci(values)
+    return _pm(m, c if ci else float("nan"), digits)
 
 
 def paper_table(ev: Evaluation, attacks: list[str]) -> str:
@@ -79,18 +86,12 @@ def detail_table(ev: Evaluation, attacks: list[str]) -> str:
         prot = [r for r in ev.rows if r.attack == a and r.protected]
         crops = [r for r in prot if r.cropped]
         base = [r for r in ev.rows if r.attack == a and not r.protected and r.cropped]
-        acc, acc_ci = detection_accuracy(prot)
-        fa = mean_ci([float(r.predicted_cropped) for r in prot if not r.cropped])[0]
-
-        def mci(v: list[float], d: int) -> str:
-            m, c = mean_ci(v)
-            return "–" if math.isnan(m) else (f"{m:.{d}f}" if math.isnan(c) else f"{m:.{d}f} ± {c:.{d}f}")
-
+        fa = _fmt([float(r.predicted_cropped) for r in prot if not r.cropped], 3)
         lines.append(
-            f"| {ATTACK_LABELS.get(a, a)} | {mci([acc], 3) if math.isnan(acc_ci) else f'{acc:.3f} ± {acc_ci:.3f}'} "
-            f"| {fa:.3f} | {mci([r.f1 for r in crops], 3)} ({_fmt([r.f1_whole_frame for r in crops], 3)}) "
-            f"| {mci([r.iou for r in crops], 3)} | {mci([r.psnr_cut for r in crops], 2)} "
-            f"| {mci([r.psnr_cut_inpaint for r in crops], 2)} "
+            f"| {ATTACK_LABELS.get(a, a)} | {_pm(*detection_accuracy(prot), 3)} "
+            f"| {fa} | {_fmt([r.f1 for r in crops], 3, ci=True)} ({_fmt([r.f1_whole_frame for r in crops], 3)}) "
+            f"| {_fmt([r.iou for r in crops], 3, ci=True)} | {_fmt([r.psnr_cut for r in crops], 2, ci=True)} "
+            f"| {_fmt([r.psnr_cut_inpaint for r in crops], 2, ci=True)} "
             f"| {_fmt([r.f1 for r in base], 3)}, {_fmt([r.psnr_cut for r in base], 2)} |")
     return "\n".join(lines)
 

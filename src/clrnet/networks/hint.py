@@ -61,6 +61,8 @@ class ThumbnailHint(nn.Module):
         self.register_buffer("patterns", pats)  # (J, N, N), unit rms
         # coefficients (t - 0.5) have rms ~0.25 on photos: the hidden signal has rms ~amplitude
         self.scale = amplitude / (math.sqrt(n_coef) * 0.25)
+        # what decode fits against: the whitened patterns at their embedded strength
+        self.register_buffer("_whitened", _laplacian(pats).flatten(1) * self.scale, persistent=False)
 
     def thumbnail(self, x: Tensor) -> Tensor:
         return F.adaptive_avg_pool2d(x, self.cells)  # (B, 3, T, T)
@@ -89,11 +91,12 @@ class ThumbnailHint(nn.Module):
         lum = frame.mean(1)
         if known is not None:
             lum = lum - known.mean(1)
-        r = _laplacian(lum).flatten(1)  # (B, M)
-        p = _laplacian(self.patterns).flatten(1) * self.scale  # (J, M)
+        lap = _laplacian(lum)
+        r = lap.flatten(1)  # (B, M)
+        p = self._whitened  # (J, M)
         # stay 3 px away from the cut: the Laplacian and JPEG blocks smear the edge
         inner = 1 - F.max_pool2d(1 - keep, 7, 1, 3)
-        power = F.avg_pool2d(_laplacian(lum)[:, None] ** 2, 9, 1, 4, count_include_pad=False)
+        power = F.avg_pool2d(lap[:, None] ** 2, 9, 1, 4, count_include_pad=False)
         w = (inner[..., 1:-1, 1:-1] / (power + 1e-4)).flatten(1)  # (B, M)
         n_coef = p.shape[0]
         eye = torch.eye(n_coef, dtype=p.dtype)

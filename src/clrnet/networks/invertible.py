@@ -140,6 +140,9 @@ class PositionCode(InvertibleModule):
                  learn: bool = False, channels: int = 3, band: tuple[int, int] = (20, 48)) -> None:
         super().__init__()
         if pattern == "ruler":
+            if band[1] > 0.45 * min(height, width):
+                raise ValueError(f"ruler band {band} too high for size {min(height, width)}: at most "
+                                 f"{int(0.45 * min(height, width))} cycles per frame (below the Nyquist limit)")
             code = Ruler(band).code(height, width, 1.0, channels)
         elif pattern == "fourier":
             feats = coordinate_features(height, width, channels)[0, 2:]  # 4 per frequency
