@@ -154,11 +154,14 @@ def eval_(
     seed: int = typer.Option(0, "--seed"),
     quick: bool = typer.Option(False, "--quick", help="2 photos, JPEG 70 and none: a smoke test."),
     summary: bool = typer.Option(False, "--summary", help="Also print the headline summary per attack."),
+    size: str = typer.Option("native", "--size", help="clrnet-v2 only: square side the photos are brought to, or 'native'."),
 ) -> None:
     """The papers' protocol: protect, crop in survival bins, attack for real, inspect; tables beside the paper's."""
     import time
 
     import torch
+
+    from .protection.protector import Protector
 
     from .evaluation import PROTOCOL_ATTACKS, QUICK_ATTACKS, REAL_ATTACKS, evaluate, format_summary, summarize
     from .pipeline import get_model
@@ -172,8 +175,13 @@ def eval_(
         _fail(f"--crops-per-bin {crops}: must be at least 1")
     torch.set_num_threads(2)
     t0 = time.time()
+    if size != "native" and not (size.isdigit() and int(size) >= 32):
+        _fail(f"--size {size!r}: expected a side of at least 32 px or 'native'")
     try:
         m = get_model(model)
+        if isinstance(m, Protector):
+            _eval_v2(m, data, attacks, size, crops, seed, 2 if quick else None, t0)
+            return
         ev = evaluate(m, data, attacks, crops, seed=seed, limit=2 if quick else None)
     except (FileNotFoundError, ValueError) as e:
         _fail(str(e))
@@ -187,6 +195,23 @@ def eval_(
                                       f"{data.name}: {a}, all bins") + "\n")
     if out:
         typer.echo(f"written: {out}/report.md, results.csv, cells.csv, curves.png, figure.png")
+
+
+def _eval_v2(m, data: Path, attacks: list[str], size: str, crops: int, seed: int, limit: Optional[int],
+             t0: float) -> None:
+    """``eval`` for protection v2: a summary table per attack."""
+    import time
+
+    from .evaluation_v2 import evaluate_v2, summary_v2
+
+    for a in attacks:
+        rows, per = evaluate_v2(m, data, [a], size=size, crops_per_bin=crops, seed=seed, limit=limit)
+        typer.echo(f"### {data.name}: {m.name}, size {size}, attack {a}, {int(per['photos'])} photos, "
+                   f"{crops} crop(s) per bin, seed {seed}, {time.time() - t0:.0f} s\n")
+        typer.echo("| metric | value |\n|---|---|")
+        for k, v in summary_v2(rows, per):
+            typer.echo(f"| {k} | {v} |")
+        typer.echo("")
 
 
 @app.command()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -14,6 +15,9 @@ from torch import Tensor, nn
 from .config import ModelConfig
 from .geometry import Box, box_mask, zero_pad_resize
 from .networks import InvertibleUNet, Localizer, Preprocessor, Ruler, RulerReadout
+
+if TYPE_CHECKING:
+    from .protection.protector import Protector
 
 DEFAULT_MODEL = "clrnet-small-128"
 
@@ -95,11 +99,15 @@ class CLRNet(nn.Module):
         return model.eval()
 
 
+# Designed protections (no learned weights): name -> configuration.
+DESIGNED_MODELS = {"clrnet-v2": "protection v2: working frame, JND-shaped ruler and coded thumbnail payload"}
+
+
 def available_models() -> list[str]:
     """Names of the models shipped in the package."""
     folder = resources.files("clrnet") / "weights"
-    return sorted(p.name[: -len(".safetensors")] for p in folder.iterdir()
-                  if p.name.endswith(".safetensors"))
+    return sorted([*DESIGNED_MODELS, *(p.name[: -len(".safetensors")] for p in folder.iterdir()
+                                       if p.name.endswith(".safetensors"))])
 
 
 def model_card(name: str) -> dict:
@@ -108,8 +116,12 @@ def model_card(name: str) -> dict:
     return json.loads(card.read_text()) if card.is_file() else {}
 
 
-def load_model(name_or_path: str | Path = DEFAULT_MODEL) -> CLRNet:
+def load_model(name_or_path: str | Path = DEFAULT_MODEL) -> "CLRNet | Protector":
     """Load a shipped model by name (see :func:`available_models`) or any model file."""
+    if str(name_or_path) in DESIGNED_MODELS:
+        from .protection.protector import Protector
+
+        return Protector(name=str(name_or_path))
     path = Path(name_or_path)
     if not path.is_file():
         res = resources.files("clrnet") / "weights" / f"{name_or_path}.safetensors"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Union
 
 import torch
 from PIL import Image, ImageDraw
@@ -23,15 +24,17 @@ from .geometry import FULL_FRAME, Box, box_to_pixels, resize
 from .imageio import to_rgb
 from .model import CLRNet, DEFAULT_MODEL, load_model
 from .networks import RulerReadout
+from .protection.protector import Protector
 
 MAX_OUTPUT_SIDE = 8192
 
-_models: dict[str, CLRNet] = {}
+_models: dict[str, "CLRNet | Protector"] = {}
+Model = Union[CLRNet, Protector]
 
 
-def get_model(model: CLRNet | str | None = None) -> CLRNet:
+def get_model(model: "Model | str | None" = None) -> "Model":
     """A model object, a shipped model by name, or (None) the default, cached."""
-    if isinstance(model, CLRNet):
+    if isinstance(model, (CLRNet, Protector)):
         return model
     name = model or DEFAULT_MODEL
     if name not in _models:
@@ -84,11 +87,14 @@ def protect_tensor(model: CLRNet, image: Tensor) -> Tensor:
     return (out * 255).round()[0] / 255
 
 
-def protect(image: Image.Image, model: CLRNet | str | None = None) -> Image.Image:
+def protect(image: Image.Image, model: "Model | str | None" = None) -> Image.Image:
     """Return the protected photo: same size as ``image``, visually identical.
     Save it losslessly (PNG): the protection is what later localises crops."""
     m = get_model(model)
-    return tensor_to_pil(protect_tensor(m, pil_to_tensor(to_rgb(image))))
+    x = pil_to_tensor(to_rgb(image))
+    if isinstance(m, Protector):
+        return tensor_to_pil(m.protect(x))
+    return tensor_to_pil(protect_tensor(m, x))
 
 
 @dataclass
@@ -108,6 +114,7 @@ class Inspection:
     model: str
     protected: bool | None = None  # False: no protection found (a never-protected photo)
     protection: float | None = None  # strength of the protection signal, where measurable
+    payload: bool | None = None  # protection v2: the thumbnail payload was decoded (checksum held)
 
     def overlay(self) -> Image.Image:
         """The recovered frame with the received fragment's box drawn on it."""
@@ -134,6 +141,7 @@ class Inspection:
             "original_size_estimated": self.size_estimated,
             "received_size": list(self.received_size),
             "recovered_native_size": list(self.recovered_native.size),
+            "payload_decoded": self.payload,
             "model": self.model,
         }
 
@@ -150,7 +158,7 @@ def estimate_original_size(received_size: tuple[int, int], box: Box) -> tuple[in
     return ow, oh
 
 
-def inspect(image: Image.Image, model: CLRNet | str | None = None,
+def inspect(image: Image.Image, model: "Model | str | None" = None,
             original_size: tuple[int, int] | None = None, paste_received: bool = True) -> Inspection:
     """Was ``image`` cropped from a protected photo, where, and what was cut away?
 
@@ -162,6 +170,8 @@ def inspect(image: Image.Image, model: CLRNet | str | None = None,
     m = get_model(model)
     rgb = to_rgb(image)
     received = pil_to_tensor(rgb)
+    if isinstance(m, Protector):
+        return _inspect_v2(m, rgb, received, original_size, paste_received)
     res = inspect_native(m, received)
     estimated = original_size is None
     ow, oh = original_size or estimate_original_size(rgb.size, res.box)
@@ -175,3 +185,20 @@ def inspect(image: Image.Image, model: CLRNet | str | None = None,
     return Inspection(res.cropped, res.score, res.box, (ow, oh), estimated, mask,
                       tensor_to_pil(full), tensor_to_pil(res.recovered), rgb.size, name,
                       res.protected, res.protection)
+
+
+def _inspect_v2(m: Protector, rgb: Image.Image, received: Tensor, original_size: tuple[int, int] | None,
+                paste_received: bool) -> Inspection:
+    """``inspect`` for protection v2: the recovery is made at the working frame."""
+    r = m.inspect(received)
+    estimated = original_size is None
+    ow, oh = original_size or estimate_original_size(rgb.size, r.box)
+    full = resize(r.recovered[None], oh, ow)[0]
+    left, top, right, bottom = box_to_pixels(r.box, ow, oh)
+    if paste_received:
+        full[:, top:bottom, left:right] = resize(received[None], bottom - top, right - left)[0]
+    mask = Image.new("L", (ow, oh), 0)
+    mask.paste(255, (left, top, right, bottom))
+    payload = r.decoded is not None and r.decoded.message is not None
+    return Inspection(r.cropped, r.score, r.box, (ow, oh), estimated, mask, tensor_to_pil(full),
+                      tensor_to_pil(r.recovered), rgb.size, m.name, r.protected, r.pilot, payload)

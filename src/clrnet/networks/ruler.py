@@ -69,13 +69,17 @@ def _whiten(p: Tensor) -> Tensor:
     return _unit(_second_difference(p))
 
 
-def weighted_profile(lum: Tensor, window: int = 9, eps: float = 1e-5) -> Tensor:
+def weighted_profile(lum: Tensor, window: int = 9, eps: float = 1e-5, gain: Tensor | None = None) -> Tensor:
     """Whitened x-profile of (B, H, W) luminance: the second difference along x,
     averaged over rows with weights 1 / (local power + eps), so busy texture,
-    where photo content swamps the code, counts less than calm regions."""
+    where photo content swamps the code, counts less than calm regions. ``gain``
+    (B, H, W), if given, is the code's expected local strength (a shaped ruler):
+    the matched weight is gain / power."""
     d = _second_difference(lum)  # (B, H, W - 2)
     power = F.avg_pool2d((d * d)[:, None], window, 1, window // 2, count_include_pad=False)[:, 0]
     w = 1 / (power + eps)
+    if gain is not None:
+        w = w * gain[..., 1:-1]
     return _unit((w * d).sum(1) / w.sum(1))
 
 
@@ -108,16 +112,18 @@ class RulerReadout(nn.Module):
                            for c in h.split(1024)])
             self.register_buffer(f"t{axis}", t, persistent=False)
 
-    def correlate(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """Normalised correlation of every hypothesis, for x (B, K) and y (B, K)."""
+    def correlate(self, x: Tensor, gain: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Normalised correlation of every hypothesis, for x (B, K) and y (B, K);
+        ``gain`` (B, N, N): the code's expected local strength, if it is shaped."""
         if x.shape[-2:] != (self.size, self.size):
             raise ValueError(f"readout expects {self.size}x{self.size}, got {tuple(x.shape[-2:])}")
         lum = x.float().mean(1)  # (B, N, N)
-        px, py = weighted_profile(lum), weighted_profile(lum.transpose(1, 2))
+        gt = None if gain is None else gain.transpose(1, 2)
+        px, py = weighted_profile(lum, gain=gain), weighted_profile(lum.transpose(1, 2), gain=gt)
         return px @ self.tx.T, py @ self.ty.T
 
-    def read(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        cx, cy = self.correlate(x)
+    def read(self, x: Tensor, gain: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        cx, cy = self.correlate(x, gain)
         sx, ix = cx.max(1)
         sy, iy = cy.max(1)
         hx, hy = self.hyps[ix], self.hyps[iy]

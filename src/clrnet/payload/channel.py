@@ -1,0 +1,272 @@
+"""The payload channel: coded bits <-> a shaped luminance pattern, tile by tile.
+
+Layout. The working frame is cut into ``tile`` x ``tile`` tiles of
+``block`` x ``block`` blocks. Every tile carries the *whole* coded payload: each
+block holds one coded bit (or a known pilot), the same bit in the same block
+of every tile, so any kept part at least a tile wide, wherever it sits, holds
+every bit, and a larger part holds more copies (repetition over tiles is the
+erasure code: losing tiles loses copies, never bits). Inside a block the bit
+is the sign of a fixed mid-band carrier (periods of 3 to 8 working pixels,
+which JPEG keeps and photos carry little of); a per-block pseudo-random sign
+that depends on the block's place in the frame makes the pattern
+non-periodic.
+
+Reading. The received part is resampled onto the working grid at the box the
+ruler found; the pilots, cross-correlated over small shifts in each quarter of
+the part, refine the box to a fraction of a pixel (the ruler gives about
+1/256 of the frame); then each block's correlation with its carrier, weighted
+by the expected strength (the JND map) over the local noise, is summed into
+its bit. The sums are soft bits; their signs, Reed-Solomon decoded
+(``payload.ecc``), give the message.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy.signal import fftconvolve
+from torch import Tensor
+
+from ..protection.jnd import jnd_map
+
+PILOT_EVERY = 8  # one block in eight is a known pilot
+
+
+def tile_for_level(level: int, block: int = 4) -> int:
+    """Tile side: about a third of the short side of a 3:2 frame, so the thinnest crop
+    the protocol draws (a quarter of the area, aspect 2) still spans a whole tile."""
+    return block * max(8, math.floor(0.34 * level * 2 / 3 / block))
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where every coded bit sits in a ``width`` x ``height`` working frame."""
+
+    width: int
+    height: int
+    tile: int
+    block: int = 4
+    reps: int = 1  # blocks per bit in each tile
+    seed: int = 2024
+
+    @property
+    def blocks_per_side(self) -> int:
+        return self.tile // self.block
+
+    @property
+    def n_blocks(self) -> int:
+        return self.blocks_per_side ** 2
+
+    @property
+    def n_pilots(self) -> int:
+        return self.n_blocks // PILOT_EVERY
+
+    @property
+    def n_bits(self) -> int:
+        """Coded bits per tile (a multiple of 8)."""
+        return ((self.n_blocks - self.n_pilots) // self.reps) // 8 * 8
+
+    @property
+    def n_bytes(self) -> int:
+        return self.n_bits // 8
+
+
+@lru_cache(maxsize=16)
+def _roles(n_blocks: int, n_pilots: int, n_bits: int, seed: int) -> Tensor:
+    """Role of each block of a tile: -1 pilot, k >= 0 coded bit k, -2 unused."""
+    g = torch.Generator().manual_seed(seed)
+    perm = torch.randperm(n_blocks, generator=g)
+    roles = torch.full((n_blocks,), -2, dtype=torch.long)
+    roles[perm[:n_pilots]] = -1
+    data = perm[n_pilots:]
+    usable = len(data) // n_bits * n_bits if n_bits else 0
+    roles[data[:usable]] = torch.arange(usable) % max(n_bits, 1)
+    return roles
+
+
+@lru_cache(maxsize=16)
+def carrier(tile: int, seed: int, lo: float = 0.12, hi: float = 0.34) -> Tensor:
+    """(tile, tile) unit-rms noise band-limited to [lo, hi] cycles per pixel, periodic
+    on the tile (so tiles join without seams)."""
+    g = torch.Generator().manual_seed(seed + 1)
+    f = torch.fft.fftfreq(tile)
+    radius = (f[:, None] ** 2 + f[None, :] ** 2).sqrt()
+    band = ((radius >= lo) & (radius <= hi)).float()
+    noise = torch.randn(tile, tile, generator=g)
+    c = torch.fft.ifft2(torch.fft.fft2(noise) * band).real
+    return c / c.pow(2).mean().sqrt()
+
+
+def _hash_sign(i: Tensor, j: Tensor, seed: int) -> Tensor:
+    """Pseudo-random +-1 from integer block coordinates (any frame size)."""
+    h = i * 73856093 + j * 19349663 + seed * 83492791
+    h = (h ^ (h >> 13)) * 1274126177
+    h = h ^ (h >> 16)
+    return ((h & 1) * 2 - 1).float()
+
+
+def block_grid(layout: Layout, y0: int, x0: int, h: int, w: int) -> tuple[Tensor, Tensor]:
+    """Per-pixel (role, sign) over frame pixels [y0, y0 + h) x [x0, x0 + w)."""
+    b, bpt = layout.block, layout.blocks_per_side
+    ys = torch.arange(y0, y0 + h) // b
+    xs = torch.arange(x0, x0 + w) // b
+    bi, bj = ys[:, None].expand(h, w), xs[None, :].expand(h, w)
+    local = (bi % bpt) * bpt + (bj % bpt)
+    roles = _roles(layout.n_blocks, layout.n_pilots, layout.n_bits, layout.seed)[local]
+    return roles, _hash_sign(bi, bj, layout.seed)
+
+
+def unit_pattern(layout: Layout, y0: int, x0: int, h: int, w: int) -> Tensor:
+    """Carrier x per-block sign over a frame region (every bit +1): (h, w)."""
+    t = layout.tile
+    c = carrier(t, layout.seed)
+    yy = torch.arange(y0, y0 + h) % t
+    xx = torch.arange(x0, x0 + w) % t
+    _, sign = block_grid(layout, y0, x0, h, w)
+    return c[yy[:, None], xx[None, :]] * sign
+
+
+def bits_to_values(bits: Tensor, roles: Tensor) -> Tensor:
+    """+-1 per pixel: pilots +1, data blocks the sign of their bit, unused 0."""
+    vals = torch.zeros(roles.shape)
+    vals[roles == -1] = 1.0
+    data = roles >= 0
+    vals[data] = bits[roles[data]].float() * 2 - 1
+    return vals
+
+
+def embed(layout: Layout, bits: Tensor) -> Tensor:
+    """The payload pattern (H, W) of unit rms for coded ``bits`` (n_bits of 0/1)."""
+    if bits.numel() != layout.n_bits:
+        raise ValueError(f"layout carries {layout.n_bits} bits, got {bits.numel()}")
+    roles, _ = block_grid(layout, 0, 0, layout.height, layout.width)
+    return unit_pattern(layout, 0, 0, layout.height, layout.width) * bits_to_values(bits, roles)
+
+
+def whiten(x: Tensor) -> Tensor:
+    """Remove what is below the carrier's band: x - (5 x 5 binomial blur of x), (..., H, W)."""
+    k1 = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0]) / 16
+    k = (k1[:, None] * k1[None, :]).view(1, 1, 5, 5)
+    shape = x.shape
+    x4 = x.reshape(-1, 1, *shape[-2:])
+    blur = F.conv2d(F.pad(x4, (2, 2, 2, 2), mode="reflect"), k)
+    return (x4 - blur).reshape(shape)
+
+
+def weights(window: Tensor, rgb: Tensor | None = None) -> Tensor:
+    """Matched-filter weights of a whitened window (h, w): the expected signal
+    strength (JND of ``rgb``, if given) over the local noise power."""
+    power = F.avg_pool2d(F.pad((window ** 2)[None, None], (4,) * 4, mode="replicate"), 9, 1)[0, 0]
+    w = 1 / (power + 1e-5)
+    if rgb is not None:
+        w = w * jnd_map(rgb[None])[0, 0]
+    return w
+
+
+@dataclass
+class Soft:
+    """Soft bits read from a window: sums, how many blocks fed each, pilot strength."""
+
+    sums: Tensor  # (n_bits,)
+    counts: Tensor  # (n_bits,)
+    pilot: float  # normalised pilot correlation (about 0 without the payload)
+    block_scores: Tensor  # (h, w) per-pixel signed contribution (for presence maps)
+
+
+def demodulate(layout: Layout, lum: Tensor, y0: int, x0: int, rgb: Tensor | None = None) -> Soft:
+    """Soft bits from a luminance window ``lum`` (h, w) whose top-left pixel is frame
+    pixel (y0, x0)."""
+    h, w = lum.shape
+    r = whiten(lum)
+    wt = weights(r, rgb)
+    u = whiten(unit_pattern(layout, y0, x0, h, w))
+    q = wt * r * u
+    roles, _ = block_grid(layout, y0, x0, h, w)
+    # only whole blocks: partial ones at the window's edges are the least reliable
+    sums = torch.zeros(layout.n_bits, dtype=torch.float64)
+    counts = torch.zeros(layout.n_bits, dtype=torch.float64)
+    b = layout.block
+    oy, ox = (-y0) % b, (-x0) % b
+    hb, wb = (h - oy) // b, (w - ox) // b
+    if hb <= 0 or wb <= 0:
+        return Soft(sums, counts, 0.0, torch.zeros(h, w))
+    qb = q[oy:oy + hb * b, ox:ox + wb * b].reshape(hb, b, wb, b).sum((1, 3)).double()
+    rb = roles[oy:oy + hb * b:b, ox:ox + wb * b:b]
+    data = rb >= 0
+    sums.index_add_(0, rb[data], qb[data])
+    counts.index_add_(0, rb[data], torch.ones_like(qb[data]))
+    pil = rb == -1
+    # pilot strength: mean block correlation over its spread, a t-like statistic
+    pv = qb[pil]
+    pilot = float(pv.mean() / (pv.std() / math.sqrt(max(pv.numel(), 1)) + 1e-12)) if pv.numel() > 2 else 0.0
+    return Soft(sums, counts, pilot, q)
+
+
+def pilot_shift(layout: Layout, lum: Tensor, y0: int, x0: int, search: int,
+                rgb: Tensor | None = None) -> tuple[float, float, float]:
+    """Sub-pixel (dy, dx) such that window pixel (y, x) is frame pixel (y0 + y + dy,
+    x0 + x + dx), found by cross-correlating the window with the pilot pattern
+    over shifts in [-search, search]; and the peak's prominence."""
+    h, w = lum.shape
+    r = whiten(lum)
+    a = (weights(r, rgb) * r).numpy()
+    ext = unit_pattern(layout, y0 - search, x0 - search, h + 2 * search, w + 2 * search)
+    roles, _ = block_grid(layout, y0 - search, x0 - search, h + 2 * search, w + 2 * search)
+    p = whiten(ext * (roles == -1).float()).numpy()
+    c = fftconvolve(p, a[::-1, ::-1], mode="valid")  # (2s+1, 2s+1): c[dy+s, dx+s]
+    iy, ix = np.unravel_index(int(np.argmax(c)), c.shape)
+    prominence = float((c[iy, ix] - np.median(c)) / (c.std() + 1e-12))
+
+    def parabola(m1: float, m0: float, p1: float) -> float:
+        den = m1 - 2 * m0 + p1
+        return 0.0 if den >= 0 else 0.5 * (m1 - p1) / den
+
+    fy = parabola(c[iy - 1, ix], c[iy, ix], c[iy + 1, ix]) if 0 < iy < c.shape[0] - 1 else 0.0
+    fx = parabola(c[iy, ix - 1], c[iy, ix], c[iy, ix + 1]) if 0 < ix < c.shape[1] - 1 else 0.0
+    return iy - search + fy, ix - search + fx, prominence
+
+
+def hard_bits(soft: Soft) -> tuple[Tensor, list[int]]:
+    """Bits (0/1) and the byte positions with an unobserved bit (erasures)."""
+    bits = (soft.sums > 0).to(torch.uint8)
+    unseen = (soft.counts == 0).reshape(-1, 8).any(1)
+    return bits, [int(i) for i in torch.nonzero(unseen).flatten()]
+
+
+def bytes_to_bits(data: bytes) -> Tensor:
+    arr = np.unpackbits(np.frombuffer(data, dtype=np.uint8))
+    return torch.from_numpy(arr.copy())
+
+
+def bits_to_bytes(bits: Tensor) -> bytes:
+    return np.packbits(bits.numpy().astype(np.uint8)).tobytes()
+
+
+def host_boost(layout: Layout, lum: Tensor, strength: Tensor, bits: Tensor, limit: float = 2.0) -> Tensor:
+    """Informed embedding (improved spread spectrum): per-pixel amplitude factors
+    (H, W) that strengthen each block by as much as the photo itself opposes its
+    bit there (up to ``limit`` extra), so the photo's own content does not flip it.
+
+    ``lum`` (H, W) is the photo's luminance, ``strength`` (H, W) the amplitude the
+    pattern will be drawn with (same units)."""
+    h, w = lum.shape
+    b = layout.block
+    u = unit_pattern(layout, 0, 0, h, w)
+    roles, _ = block_grid(layout, 0, 0, h, w)
+    v = bits_to_values(bits, roles)
+    uw = whiten(u)
+    host = whiten(lum) * uw
+    resp = strength * u * uw
+    hb, wb = h // b, w // b
+    hs = host[:hb * b, :wb * b].reshape(hb, b, wb, b).sum((1, 3))
+    rs = resp[:hb * b, :wb * b].reshape(hb, b, wb, b).sum((1, 3)).clamp_min(1e-9)
+    vb = v[:hb * b:b, :wb * b:b]
+    extra = (-(hs / rs) * vb).clamp(0, limit)
+    out = torch.ones(h, w)
+    out[:hb * b, :wb * b] = 1 + extra.repeat_interleave(b, 0).repeat_interleave(b, 1)
+    return out

@@ -1,0 +1,60 @@
+"""Perceptual shaping: how much change each pixel can hide (a just-noticeable-difference map).
+
+The eye sees a faint pattern on a flat wall or a clear sky, and misses a much
+stronger one in foliage, hair or along edges (contrast masking); it is also
+less sensitive in very dark and very bright areas (luminance adaptation).
+``jnd_map`` turns that into the rms (in 8-bit levels) of the change allowed at
+every pixel: ``floor`` where the photo is flat, growing with the local
+standard deviation up to ``cap``. Both the ruler and the payload are
+multiplied by it, so flat areas get about a level of change and texture gets
+several. The map is smooth (it is computed from local statistics), so the
+decoder can recompute it from the received photo and weigh what it reads.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+def luminance(x: Tensor) -> Tensor:
+    """(B, 3, H, W) RGB in [0, 1] -> (B, 1, H, W) luma (BT.601)."""
+    w = x.new_tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+    return (x * w).sum(1, keepdim=True)
+
+
+def local_std(y: Tensor, window: int = 7) -> Tensor:
+    """Standard deviation over a ``window`` x ``window`` neighbourhood, same size."""
+    pad = window // 2
+    mean = F.avg_pool2d(F.pad(y, (pad,) * 4, mode="replicate"), window, 1)
+    sq = F.avg_pool2d(F.pad(y * y, (pad,) * 4, mode="replicate"), window, 1)
+    return (sq - mean * mean).clamp_min(0).sqrt()
+
+
+def jnd_map(x: Tensor, floor: float = 1.0, slope: float = 0.22, cap: float = 9.0,
+            dark: float = 0.5) -> Tensor:
+    """Allowed change (rms, 8-bit levels) per pixel of (B, 3, H, W) photos in [0, 1].
+
+    ``floor`` + ``slope`` x the 7 x 7 local standard deviation (levels), at most
+    ``cap``; raised by up to ``dark`` x itself in the darkest and brightest
+    tenth of the range, where the eye is least sensitive.
+    """
+    y = luminance(x)
+    sd = local_std(y * 255, 7)
+    texture = F.avg_pool2d(F.pad(sd, (2,) * 4, mode="replicate"), 5, 1)  # smooth: no hard seams
+    base = floor + slope * torch.minimum(sd, texture)  # min: the flat side of an edge stays calm
+    lum = F.avg_pool2d(F.pad(y, (3,) * 4, mode="replicate"), 7, 1)
+    extreme = ((0.1 - lum).clamp_min(0) + (lum - 0.9).clamp_min(0)) / 0.1
+    return (base * (1 + dark * extreme.clamp(0, 1))).clamp(max=cap)
+
+
+class JND(nn.Module):
+    """Module wrapper of :func:`jnd_map` with fixed parameters."""
+
+    def __init__(self, floor: float = 1.0, slope: float = 0.22, cap: float = 9.0, dark: float = 0.5) -> None:
+        super().__init__()
+        self.floor, self.slope, self.cap, self.dark = floor, slope, cap, dark
+
+    def forward(self, x: Tensor) -> Tensor:
+        return jnd_map(x, self.floor, self.slope, self.cap, self.dark)

@@ -1,0 +1,1 @@
+"""Recovery of the whole frame from the kept part and the decoded payload."""

@@ -1,0 +1,44 @@
+"""Painting the cut-away part from the decoded thumbnail.
+
+The thumbnail, upsampled to the working frame, gives the cut-away region its
+colours and layout. Where the kept part meets the cut, its detail (relative to
+the upsampled thumbnail) is continued harmonically across the edge and fades
+over ``reach`` pixels, so edges and textures run on instead of stopping at a
+seam. Without a thumbnail (no payload decoded) the same continuation from the
+kept part alone is harmonic inpainting.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+import numpy as np
+from scipy.ndimage import distance_transform_edt
+
+from ..networks.hint import harmonic_extension
+
+
+def upsample(thumb: Tensor, height: int, width: int) -> Tensor:
+    """(B, 3, t, t') -> (B, 3, height, width), bicubic, clamped to [0, 1]."""
+    return F.interpolate(thumb, size=(height, width), mode="bicubic", align_corners=False).clamp(0, 1)
+
+
+def paint(frame: Tensor, keep: Tensor, base: Tensor | None, reach: float = 24.0) -> Tensor:
+    """Fill ``frame`` (B, 3, H, W) where ``keep`` (B, 1, H, W) is 0.
+
+    ``base`` is the upsampled thumbnail (or None: harmonic inpainting of the
+    kept part alone)."""
+    if base is None:
+        return frame * keep + harmonic_extension(frame * keep, keep) * (1 - keep)
+    detail = harmonic_extension((frame - base) * keep, keep)
+    fade = torch.exp(-distance(keep) / reach)
+    painted = (base + detail * fade).clamp(0, 1)
+    return frame * keep + painted * (1 - keep)
+
+
+def distance(keep: Tensor) -> Tensor:
+    """Euclidean distance (pixels) of every pixel to the nearest kept one, (B, 1, H, W)."""
+    out = [torch.from_numpy(distance_transform_edt(k[0].numpy() < 0.5)).float() for k in keep]
+    return torch.stack(out)[:, None]

@@ -1,0 +1,145 @@
+"""Protection v2: the working frame, the JND map, and protect / inspect end to end."""
+
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import clrnet
+from clrnet.data import pil_to_tensor, tensor_to_pil
+from clrnet.geometry import box_iou
+from clrnet.metrics import psnr, ssim
+from clrnet.protection import frame
+from clrnet.protection.jnd import JND, jnd_map
+from clrnet.protection.protector import Protector
+
+
+@pytest.fixture(scope="module")
+def protector() -> Protector:
+    return Protector()
+
+
+@pytest.fixture(scope="module")
+def photo768() -> torch.Tensor:
+    from skimage import data
+
+    return pil_to_tensor(Image.fromarray(data.astronaut()).resize((768, 512), Image.Resampling.BICUBIC))
+
+
+@pytest.fixture(scope="module")
+def protected768(protector, photo768) -> torch.Tensor:
+    return protector.protect(photo768)
+
+
+def _jpeg(x: torch.Tensor, q: int) -> torch.Tensor:
+    buf = io.BytesIO()
+    tensor_to_pil(x).save(buf, format="JPEG", quality=q)
+    return pil_to_tensor(Image.open(buf))
+
+
+@pytest.mark.parametrize("size,expected", [((256, 256), (256, 256)), ((768, 512), (768, 512)),
+                                           ((1000, 700), (768, 538)), ((4000, 3000), (2048, 1536)),
+                                           ((100, 80), (256, 205)), ((500, 3000), (341, 2048))])
+def test_working_frame_follows_the_photo(size, expected):
+    assert frame.working_size(*size) == expected
+
+
+def test_level_candidates_start_from_the_implied_size():
+    c = frame.candidates(800)
+    assert c[0] == 768 and c[1] == 1024 and sorted(c) == list(frame.LEVELS)
+
+
+def test_jnd_is_small_on_flat_areas_and_larger_on_texture():
+    flat = torch.full((1, 3, 64, 64), 0.5)
+    texture = flat + 0.1 * torch.from_numpy(np.random.default_rng(0).standard_normal((1, 1, 64, 64))).float()
+    mf, mt = jnd_map(flat), jnd_map(texture.clamp(0, 1))
+    assert torch.allclose(mf, torch.full_like(mf, 1.0))
+    assert float(mt.mean()) > 4 and float(mt.max()) <= 10.0 + 1e-6
+    dark = jnd_map(torch.full((1, 3, 32, 32), 0.02))
+    assert float(dark.mean()) > 1.2  # the eye forgives more in the dark
+    assert torch.equal(JND()(texture), jnd_map(texture))
+
+
+def test_protection_is_invisible_by_the_issue_floors(protector, photo768, protected768):
+    from clrnet.evaluation_v2 import flat_rms
+
+    assert protected768.shape == photo768.shape
+    assert torch.equal(protected768, (protected768 * 255).round() / 255)
+    assert psnr(protected768, photo768) >= 34
+    assert ssim(protected768, photo768) >= 0.95
+    assert flat_rms(protected768, photo768) <= 1.5
+
+
+@pytest.mark.parametrize("box", [(0.0, 0.0, 0.5, 0.5), (0.5, 0.5, 1.0, 1.0), (0.25, 0.25, 0.75, 0.75),
+                                 (0.0, 0.5, 0.5, 1.0), (0.6, 0.0, 1.0, 0.625)])
+def test_a_quarter_of_the_frame_anywhere_decodes_the_payload(protector, protected768, box):
+    w, h = 768, 512
+    x0, y0, x1, y1 = (round(box[0] * w), round(box[1] * h), round(box[2] * w), round(box[3] * h))
+    received = _jpeg(protected768[:, y0:y1, x0:x1], 90)
+    r = protector.inspect(received)
+    assert r.protected and r.cropped
+    assert box_iou(r.box, box) >= 0.95
+    assert r.decoded is not None and r.decoded.message is not None
+    assert r.decoded.thumbnail is not None and r.decoded.level == 768
+
+
+def test_recovery_uses_the_payload(protector, photo768, protected768):
+    """The decoded thumbnail paints the cut-away part better than harmonic inpainting."""
+    from clrnet.geometry import box_mask
+    from clrnet.reconstruction.paint import paint
+
+    box = (0.3, 0.2, 0.8, 0.8)
+    received = protected768[:, 102:410, 230:614]
+    r = protector.inspect(received)
+    assert r.decoded is not None and r.decoded.thumbnail is not None
+    keep = box_mask(box, 512, 768)
+    cut = 1 - keep
+    inpainted = paint((photo768 * keep)[None], keep[None, None], None)[0]
+    assert psnr(r.recovered, photo768, cut) > psnr(inpainted, photo768, cut) + 1.0
+
+
+def test_a_never_protected_photo_is_not_protected(protector, photo768):
+    for x in (photo768, _jpeg(photo768[:, 50:400, 100:600], 80)):
+        r = protector.inspect(x)
+        assert not r.protected and not r.cropped and r.box == (0.0, 0.0, 1.0, 1.0)
+
+
+def test_public_api_and_report_with_v2(tmp_path):
+    from skimage import data
+
+    photo = Image.fromarray(data.astronaut())
+    prot = clrnet.protect(photo, "clrnet-v2")
+    assert prot.size == photo.size
+    found = clrnet.inspect(prot.crop((100, 50, 420, 400)), "clrnet-v2")
+    assert found.cropped and found.protected and found.payload
+    d = found.to_dict()
+    assert d["payload_decoded"] is True and d["box_pixels"] == [100, 50, 420, 400]
+    assert found.recovered.size == (512, 512)
+
+
+def test_cli_round_trip_with_v2(tmp_path):
+    from typer.testing import CliRunner
+    from skimage import data
+
+    from clrnet.cli import app
+
+    src = tmp_path / "photo.png"
+    Image.fromarray(data.coffee()).save(src)
+    runner = CliRunner()
+    out = tmp_path / "photo.protected.png"
+    res = runner.invoke(app, ["protect", str(src), "-o", str(out), "--model", "clrnet-v2"])
+    assert res.exit_code == 0, res.output
+    crop = tmp_path / "crop.jpg"
+    Image.open(out).crop((150, 40, 600, 360)).save(crop, quality=90)
+    res = runner.invoke(app, ["inspect", str(crop), "-o", str(tmp_path / "rep"), "--model", "clrnet-v2"])
+    assert res.exit_code == 0, res.output
+    import json
+
+    rep = json.loads((tmp_path / "rep" / "report.json").read_text())
+    assert rep["cropped"] and rep["payload_decoded"]
+    assert box_iou(tuple(rep["box"]), (150 / 600, 40 / 400, 1.0, 360 / 400)) > 0.95
