@@ -31,7 +31,17 @@ def test_builtin_configs_are_listed_and_load():
     assert paper.size == 256 and paper.name == "clrnet-paper-256"
     assert paper.generator.spectral_norm is True and paper.preprocessor.enabled is True
     for name in names:
-        assert isinstance(load_config(name), ModelConfig)
+        if name != "refine":  # the reconstruction network's config, not a CLR-Net model
+            assert isinstance(load_config(name), ModelConfig)
+
+
+def test_refine_config_is_recognised_by_the_train_command():
+    from clrnet.cli import _refine_config
+    from clrnet.reconstruction.train_refine import RefineConfig
+
+    cfg = _refine_config("refine")
+    assert isinstance(cfg, RefineConfig) and cfg.size == 192
+    assert _refine_config("small") is None
 
 
 @pytest.mark.parametrize("name", ["small", "paper"])

@@ -106,6 +106,20 @@ def train(
     from .config import load_config
     from .training import Trainer
 
+    refine_cfg = _refine_config(config)
+    if refine_cfg is not None:
+        from .reconstruction.train_refine import train_refine
+
+        rd = run_dir or Path("runs") / refine_cfg.name
+        if (rd / "last.pt").is_file():
+            typer.echo(f"resuming {rd}")
+        try:
+            best = train_refine(refine_cfg, rd, data, steps)
+        except FileNotFoundError as e:
+            _fail(f"{e} (set --data or $CLRNET_DATA)")
+        typer.echo(f"done: {best} (best on validation), {rd}/last.safetensors")
+        return
+
     try:
         cfg = load_config(config)
     except (FileNotFoundError, ValueError) as e:
@@ -119,6 +133,23 @@ def train(
         typer.echo(f"resuming {rd} from step {trainer.state.step}")
     trainer.fit(steps)
     typer.echo(f"done: {rd}/best.safetensors (best on validation), {rd}/last.safetensors")
+
+
+def _refine_config(config: str):
+    """The reconstruction network's config if ``config`` names one (``kind: refine``), else None."""
+    from importlib import resources
+
+    import yaml
+
+    path = Path(config)
+    res = resources.files("clrnet") / "configs" / f"{config}.yaml"
+    text = path.read_text() if path.is_file() else (res.read_text() if res.is_file() else "")
+    data = yaml.safe_load(text) if text else None
+    if not isinstance(data, dict) or data.get("kind") != "refine":
+        return None
+    from .reconstruction.train_refine import RefineConfig
+
+    return RefineConfig.model_validate({k: v for k, v in data.items() if k != "kind"})
 
 
 @app.command()

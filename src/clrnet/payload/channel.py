@@ -270,3 +270,24 @@ def host_boost(layout: Layout, lum: Tensor, strength: Tensor, bits: Tensor, limi
     out = torch.ones(h, w)
     out[:hb * b, :wb * b] = 1 + extra.repeat_interleave(b, 0).repeat_interleave(b, 1)
     return out
+
+
+def pilot_search(layout: Layout, lum: Tensor, rgb: Tensor | None = None,
+                 frame_hw: tuple[int, int] | None = None) -> tuple[int, int, float]:
+    """Where in the frame does the window ``lum`` (h, w), already at working scale, sit?
+    Cross-correlates it with the pilot pattern of the whole frame (``frame_hw``,
+    default ``layout``'s) by FFT; the pattern is anchored at the frame's top-left
+    corner and never repeats, so the peak is the window's offset (y0, x0) whatever
+    the frame's true height or width. Returns y0, x0 and the peak's prominence."""
+    h, w = lum.shape
+    fh, fw = frame_hw or (layout.height, layout.width)
+    if h > fh or w > fw:
+        return 0, 0, 0.0
+    r = whiten(lum)
+    a = (weights(r, rgb) * r).numpy()
+    roles, _ = block_grid(layout, 0, 0, fh, fw)
+    p = whiten(unit_pattern(layout, 0, 0, fh, fw) * (roles == -1).float()).numpy()
+    c = fftconvolve(p, a[::-1, ::-1], mode="valid")
+    iy, ix = np.unravel_index(int(np.argmax(c)), c.shape)
+    prominence = float((c[iy, ix] - np.median(c)) / (c.std() + 1e-12))
+    return int(iy), int(ix), prominence

@@ -122,18 +122,28 @@ def decode_message(message: bytes) -> Image.Image:
 def encode_thumbnail(photo: Image.Image, budget: int, min_side: int = 4, max_side: int = 160) -> bytes:
     """The largest thumbnail of ``photo`` whose WebP fits in ``budget`` bytes.
 
-    Tries long sides from ``max_side`` down (each at the qualities of
-    ``QUALITIES`` in turn, so that a larger, coarser thumbnail is preferred to
-    a smaller, finer one only while it fits). Raises ValueError if not even a
-    ``min_side`` thumbnail fits.
+    Finds the largest long side (``min_side`` .. ``max_side``) that fits at the
+    lowest of ``QUALITIES`` by bisection, then the highest quality that still
+    fits at that side: a larger, coarser thumbnail beats a smaller, finer one.
+    Raises ValueError if not even a ``min_side`` thumbnail fits.
     """
     w, h = photo.size
-    side = min(max_side, max(w, h))
-    while side >= min_side:
-        thumb = photo.resize(thumbnail_size(w, h, side), Image.Resampling.BOX)
-        for q in QUALITIES:
-            data = encode_webp(thumb, q)
-            if len(data) <= budget:
-                return data
-        side = int(side * 0.85) if side > 12 else side - 1
-    raise ValueError(f"no thumbnail fits in {budget} bytes")
+    top = min(max_side, max(w, h))
+
+    def at(side: int, q: int) -> bytes:
+        return encode_webp(photo.resize(thumbnail_size(w, h, side), Image.Resampling.BOX), q)
+
+    if top < min_side or len(at(min_side, QUALITIES[-1])) > budget:
+        raise ValueError(f"no thumbnail fits in {budget} bytes")
+    lo, hi = min_side, top  # lo fits
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if len(at(mid, QUALITIES[-1])) <= budget:
+            lo = mid
+        else:
+            hi = mid - 1
+    for q in QUALITIES:
+        data = at(lo, q)
+        if len(data) <= budget:
+            return data
+    raise AssertionError("unreachable: the lowest quality fitted")

@@ -36,14 +36,15 @@ def jnd_map(x: Tensor, floor: float = 1.0, slope: float = 0.22, cap: float = 9.0
             dark: float = 0.5) -> Tensor:
     """Allowed change (rms, 8-bit levels) per pixel of (B, 3, H, W) photos in [0, 1].
 
-    ``floor`` + ``slope`` x the 7 x 7 local standard deviation (levels), at most
+    ``floor`` + ``slope`` x the 7 x 7 local standard deviation (levels) above 2, at most
     ``cap``; raised by up to ``dark`` x itself in the darkest and brightest
     tenth of the range, where the eye is least sensitive.
     """
     y = luminance(x)
     sd = local_std(y * 255, 7)
     texture = F.avg_pool2d(F.pad(sd, (2,) * 4, mode="replicate"), 5, 1)  # smooth: no hard seams
-    base = floor + slope * torch.minimum(sd, texture)  # min: the flat side of an edge stays calm
+    # min: the flat side of an edge stays calm; below 2 levels of local std (flat) only the floor
+    base = floor + slope * (torch.minimum(sd, texture) - 2).clamp_min(0)
     lum = F.avg_pool2d(F.pad(y, (3,) * 4, mode="replicate"), 7, 1)
     extreme = ((0.1 - lum).clamp_min(0) + (lum - 0.9).clamp_min(0)) / 0.1
     return (base * (1 + dark * extreme.clamp(0, 1))).clamp(max=cap)

@@ -29,8 +29,8 @@ from ..geometry import FULL_FRAME, Box, resize
 from ..networks.ruler import Ruler, RulerReadout
 from ..payload import channel, codec, ecc, inner
 from ..reconstruction.paint import paint, upsample
-from .frame import candidates, frame_size, working_size
-from .jnd import jnd_map, luminance
+from .frame import LEVELS, candidates, frame_size, working_size
+from .jnd import jnd_map, local_std, luminance
 
 
 SIZE_FIELD_MIN = 16  # message bytes from which the payload also carries the frame's exact size
@@ -41,8 +41,8 @@ class ProtectionConfig(BaseModel):
 
     ruler_band: tuple[int, int] = (32, 80)  # cycles per frame; read at readout_size
     ruler_share: float = 0.6  # amplitude share of the ruler; the payload takes sqrt(1 - share^2)
-    jnd_floor: float = 1.0  # levels of rms change in flat areas
-    jnd_slope: float = 0.3
+    jnd_floor: float = 1.25  # levels of rms change in flat areas
+    jnd_slope: float = 0.35
     jnd_cap: float = 10.0
     max_rms: float = 4.7  # levels of rms change at most: PSNR about 34.8 dB
     block: int = 4
@@ -50,7 +50,9 @@ class ProtectionConfig(BaseModel):
     readout_size: int = 256
     presence: float = 0.40  # ruler strength above which a photo counts as protected
     crop_margin: float = 0.03
-    pilot_presence: float = 6.0
+    pilot_presence: float = 4.5
+    pilot_prominence: float = 4.5  # peak prominence of the pilot search below which a box is dropped
+    pilot_search_prominence: float = 6.0  # the same for the search over a whole frame
     host_boost: float = 1.0  # informed embedding: extra amplitude where the photo opposes a bit
     readout_gain: bool = True  # weigh the ruler readout by the JND map (the ruler is shaped by it)  # pilot t statistic above which the payload is tried
 
@@ -124,6 +126,11 @@ class Protector:
                                                    self.cfg.host_boost)
         pattern = share * self.ruler_pattern(w, h) + math.sqrt(1 - share ** 2) * payload
         delta = m * pattern
+        # the boost may exceed the JND locally: flat neighbourhoods (m near the floor) are
+        # brought back under it, textured ones may take up to twice the JND
+        local = local_std(delta[None, None], 7)[0, 0].clamp_min(1e-6)
+        allowed = m * (1 + ((m - 2) / 4).clamp(0, 1))
+        delta = delta * (allowed / local).clamp(max=1.0)
         rms = float(delta.pow(2).mean().sqrt())
         if rms > self.cfg.max_rms:
             delta = delta * (self.cfg.max_rms / rms)
@@ -217,7 +224,10 @@ class Protector:
         layout = self.layout(fw, fh)
         search = math.ceil(2.5 * max(fw, fh) / 256) + 2
         refined, prom = self.refine(received, box, layout, search)
-        refined, prom2 = self.refine(received, refined, layout, 3)
+        if prom < self.cfg.pilot_prominence:  # no pilots near this box: not our frame
+            win, y0, x0 = self.resample(received, refined, fw, fh)
+            return Decoded(level, (fw, fh), refined, None, None, 0.0, win, (y0, x0))
+        refined, _ = self.refine(received, refined, layout, 3)
         win, y0, x0 = self.resample(received, refined, fw, fh)
         soft = channel.demodulate(layout, luminance(win[None])[0, 0], y0, x0, win)
         message = thumb = None
@@ -241,6 +251,50 @@ class Protector:
                 except (ValueError, struct.error):
                     message = thumb = None
         return Decoded(level, (fw, fh), refined, message, thumb, soft.pilot, win, (y0, x0))
+
+    def pilot_boxes(self, received: Tensor, ruler_boxes: list[tuple[float, Box]],
+                    max_scales: int = 3) -> list[tuple[float, Box]]:
+        """Boxes found by the pilots alone: for each scale hypothesis (the fragment not
+        rescaled, and the scales of the ruler's best boxes), the fragment brought to
+        working scale is searched for over a whole square frame of each plausible
+        level. Returns (ruler-like score, box) for peaks that stand out."""
+        _, h, w = received.shape
+        scales = [1.0]
+        for _, b in ruler_boxes:
+            implied = max(w / (b[2] - b[0]), h / (b[3] - b[1]))
+            lv = candidates(implied)[0]
+            sc = lv / implied
+            if all(abs(sc / t - 1) > 0.02 for t in scales):
+                scales.append(sc)
+            if len(scales) > max_scales:
+                break
+        out: list[tuple[float, float, Box]] = []
+        lum_full = luminance(received[None].float())
+        b0 = ruler_boxes[0][1]
+        aspect = (w / max(b0[2] - b0[0], 1e-3)) / (h / max(b0[3] - b0[1], 1e-3))
+        for sc in scales:
+            sh, sw = max(8, round(h * sc)), max(8, round(w * sc))
+            # not rescaled: any level the fragment fits in, up to a crop keeping ~1/9 of the area
+            levels = [lv for lv in LEVELS if max(sh, sw) <= lv <= 3 * max(sh, sw)] if sc == 1.0 else \
+                [candidates(max(w, h) / max(1e-3, max(sw / w, sh / h)) * sc)[0]]
+            lum = resize(lum_full, sh, sw)[0, 0]
+            rgb = resize(received[None].float(), sh, sw)[0]
+            for lv in levels:
+                if sh > lv or sw > lv:
+                    continue
+                layout = self.layout(lv, lv)
+                y0, x0, prom = channel.pilot_search(layout, lum, rgb, (lv, lv))
+                if prom >= self.cfg.pilot_search_prominence:
+                    # the frame's short side is unknown until the payload says (it carries
+                    # the exact size): take the ruler's aspect if the fragment fits in it
+                    fw, fh = frame_size(lv, aspect)
+                    if x0 + sw > fw or y0 + sh > fh:
+                        fw = fh = lv
+                    out.append((prom, 1.0, (x0 / fw, y0 / fh, (x0 + sw) / fw, (y0 + sh) / fh)))
+                    if prom >= 2 * self.cfg.pilot_search_prominence:  # unmistakable: stop here
+                        return [(1.0, out[-1][2])]
+        out.sort(key=lambda t: -t[0])
+        return [(s, b) for _, s, b in out]
 
     def decode(self, received: Tensor, box: Box) -> Decoded | None:
         """Decode the payload, trying the plausible working levels in turn."""
@@ -316,7 +370,7 @@ def _inspect(self: Protector, received: Tensor, top: int = 3) -> Reading:
     _, h, w = received.shape
     found: Decoded | None = None
     strength = boxes[0][0]
-    for s, box in boxes:
+    for s, box in [*self.pilot_boxes(received, boxes), *boxes]:
         implied = max(w / (box[2] - box[0]), h / (box[3] - box[1]))
         for level in candidates(implied)[:2]:
             d = self.decode_at(received, box, level)

@@ -3,7 +3,7 @@
 The thumbnail, upsampled to the working frame, gives the cut-away region its
 colours and layout. Where the kept part meets the cut, its detail (relative to
 the upsampled thumbnail) is continued harmonically across the edge and fades
-over ``reach`` pixels, so edges and textures run on instead of stopping at a
+over ``reach`` pixels (1/32 of the frame), so edges and textures run on instead of stopping at a
 seam. Without a thumbnail (no payload decoded) the same continuation from the
 kept part alone is harmonic inpainting.
 """
@@ -25,11 +25,14 @@ def upsample(thumb: Tensor, height: int, width: int) -> Tensor:
     return F.interpolate(thumb, size=(height, width), mode="bicubic", align_corners=False).clamp(0, 1)
 
 
-def paint(frame: Tensor, keep: Tensor, base: Tensor | None, reach: float = 24.0) -> Tensor:
+def paint(frame: Tensor, keep: Tensor, base: Tensor | None, reach: float | None = None) -> Tensor:
     """Fill ``frame`` (B, 3, H, W) where ``keep`` (B, 1, H, W) is 0.
 
     ``base`` is the upsampled thumbnail (or None: harmonic inpainting of the
-    kept part alone)."""
+    kept part alone); ``reach`` defaults to 1/32 of the long side, so the same
+    scene painted at two resolutions looks the same."""
+    if reach is None:
+        reach = max(frame.shape[-2:]) / 32
     if base is None:
         return frame * keep + harmonic_extension(frame * keep, keep) * (1 - keep)
     detail = harmonic_extension((frame - base) * keep, keep)

@@ -1,0 +1,177 @@
+"""Training of the reconstruction network (``clrnet train --config refine``).
+
+Each sample is what ``inspect`` would hand the network: a training photo
+(192 x 192 crop: the network's processing size), a crop box keeping 25-95 % of it, the kept part after a
+real JPEG (quality 70-95), the payload's thumbnail at one of the channel's
+capacities (the very same codec; decoding always succeeds here, since the
+channel is tested on its own), painted as ``reconstruction.paint`` does. The
+loss is the mean squared error over the cut-away part (PSNR is what we
+report). Resumable: ``RUN_DIR/last.pt`` holds the model, optimiser, step and
+random state; ``RUN_DIR/log.csv`` the losses and validation PSNR;
+``RUN_DIR/best.safetensors`` the best model on ``val/``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from pydantic import BaseModel
+from safetensors.torch import save_file
+from torch import Tensor
+
+from ..data import PhotoBank, default_data_root, list_images, pil_to_tensor, tensor_to_pil
+from ..geometry import FULL_FRAME, box_mask, sample_crop_box
+from ..payload import codec
+from .paint import paint, upsample
+from .refine import PROCESS_SIDE, RefineNet, coarseness_of
+
+# message bytes of the channel's working levels 256 ... 2048, less the 4-byte frame size
+BUDGETS = (3, 31, 80, 153, 356, 636)
+
+
+class RefineConfig(BaseModel):
+    name: str = "refine"
+    width: int = 16
+    batch_size: int = 8
+    steps: int = 1500
+    lr: float = 3e-4
+    size: int = PROCESS_SIDE
+    val_every: int = 250
+    val_images: int = 32
+    checkpoint_every: int = 250
+    seed: int = 0
+    threads: int = 2
+
+
+def make_sample(img: Tensor, rng: np.random.Generator) -> tuple[Tensor, Tensor, Tensor, float]:
+    """(painted, base, keep, coarseness) for a photo ``img`` (3, S, S)."""
+    _, s, _ = img.shape
+    while True:
+        box = sample_crop_box(rng, s, s, 0.25, 0.95)
+        if box != FULL_FRAME:
+            break
+    keep = box_mask(box, s, s)[None]
+    budget = int(rng.choice(BUDGETS))
+    thumb = codec.decode_message(codec.encode_message(tensor_to_pil(img), budget))
+    base = upsample(pil_to_tensor(thumb)[None], s, s)[0]
+    buf = io.BytesIO()
+    tensor_to_pil(img).save(buf, format="JPEG", quality=int(rng.integers(70, 96)))
+    received = pil_to_tensor(Image.open(buf))
+    painted = paint((received * keep)[None], keep[None], base[None])[0]
+    return painted, base, keep, coarseness_of(s, max(thumb.size))
+
+
+def make_batch(imgs: Tensor, rng: np.random.Generator) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    parts = [make_sample(im, rng) for im in imgs]
+    return (torch.stack([p[0] for p in parts]), torch.stack([p[1] for p in parts]),
+            torch.stack([p[2] for p in parts]), torch.tensor([p[3] for p in parts]))
+
+
+def cut_mse(out: Tensor, target: Tensor, keep: Tensor) -> Tensor:
+    cut = 1 - keep
+    return ((out - target) ** 2 * cut).sum() / (3 * cut.sum()).clamp_min(1)
+
+
+def validation_set(root: Path, cfg: RefineConfig) -> list[tuple[Tensor, ...]]:
+    from ..data import load_square
+
+    rng = np.random.default_rng(12345)
+    paths = list_images(root / "val")[:cfg.val_images]
+    out = []
+    for p in paths:
+        img = load_square(p, cfg.size)
+        painted, base, keep, c = make_sample(img, rng)
+        out.append((img, painted, base, keep, torch.tensor([c])))
+    return out
+
+
+@torch.no_grad()
+def validate(net: RefineNet, val: list[tuple[Tensor, ...]]) -> tuple[float, float]:
+    """Mean cut-away PSNR of the painted frames and of the network's."""
+    from ..metrics import psnr
+
+    a, b = [], []
+    for img, painted, base, keep, c in val:
+        out = net(painted[None], base[None], keep[None], c)[0]
+        cut = 1 - keep[0]
+        a.append(psnr(painted, img, cut))
+        b.append(psnr(out, img, cut))
+    return float(np.mean(a)), float(np.mean(b))
+
+
+def save_refine(net: RefineNet, cfg: RefineConfig, path: Path, extra: dict[str, str] | None = None) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(tmp),
+              metadata={"refine_config": cfg.model_dump_json(), **(extra or {})})
+    tmp.replace(path)
+
+
+def train_refine(cfg: RefineConfig, run_dir: Path, data: Path | None = None, steps: int | None = None,
+                 progress: bool = True) -> Path:
+    from tqdm import tqdm
+
+    torch.set_num_threads(cfg.threads)
+    root = Path(data) if data else default_data_root()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    bank = PhotoBank([root / "train"], cfg.size, cache=run_dir.parent / ".cache", progress=progress)
+    val = validation_set(root, cfg)
+    torch.manual_seed(cfg.seed)
+    net = RefineNet(cfg.width)
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    step, best, elapsed = 0, -1e9, 0.0
+    rng = np.random.default_rng(cfg.seed)
+    last = run_dir / "last.pt"
+    if last.is_file():
+        ck = torch.load(last, weights_only=False)
+        net.load_state_dict(ck["net"])
+        opt.load_state_dict(ck["opt"])
+        step, best, elapsed = ck["step"], ck["best"], ck.get("elapsed", 0.0)
+        rng.bit_generator.state = ck["rng"]
+    target_steps = steps or cfg.steps
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.steps, eta_min=cfg.lr / 20, last_epoch=step - 1) \
+        if step else torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.steps, eta_min=cfg.lr / 20)
+    log = run_dir / "log.csv"
+    new_log = not log.is_file()
+    bar = tqdm(total=target_steps, initial=step, desc="training refine", disable=not progress)
+    with open(log, "a", newline="") as fh:
+        w = csv.writer(fh)
+        if new_log:
+            w.writerow(["step", "loss", "val_painted_psnr", "val_refined_psnr", "seconds"])
+        while step < target_steps:
+            t0 = time.time()
+            imgs = bank.batch(cfg.batch_size, rng)
+            painted, base, keep, c = make_batch(imgs, rng)
+            out = net(painted, base, keep, c)
+            loss = cut_mse(out, imgs, keep)
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            step += 1
+            elapsed += time.time() - t0
+            bar.update(1)
+            vp = vr = float("nan")
+            if step % cfg.val_every == 0 or step == target_steps:
+                net.eval()
+                vp, vr = validate(net, val)
+                net.train()
+                if vr > best:
+                    best = vr
+                    save_refine(net, cfg, run_dir / "best.safetensors", {"step": str(step), "val_psnr": f"{vr:.3f}"})
+            w.writerow([step, f"{loss.item():.6f}", f"{vp:.3f}", f"{vr:.3f}", f"{elapsed:.1f}"])
+            fh.flush()
+            if step % cfg.checkpoint_every == 0 or step == target_steps:
+                tmp = run_dir / "last.pt.tmp"
+                torch.save(dict(net=net.state_dict(), opt=opt.state_dict(), step=step, best=best, elapsed=elapsed,
+                                rng=rng.bit_generator.state), tmp)
+                tmp.replace(last)
+    bar.close()
+    save_refine(net, cfg, run_dir / "last.safetensors", {"step": str(step)})
+    return run_dir / "best.safetensors"
