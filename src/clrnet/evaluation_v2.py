@@ -44,6 +44,8 @@ class RowV2:
     f1: float
     iou: float
     psnr_cut: float
+    psnr_cut_upsampled: float  # ablation: the thumbnail plainly upsampled
+    psnr_cut_painted: float  # ablation: upsampled + the kept part's detail continued (no network)
     psnr_cut_zero: float
     psnr_cut_telea: float
     psnr_cut_biharmonic: float
@@ -129,6 +131,14 @@ def evaluate_v2(model: Protector, folder: str | Path, attacks: list[str], size: 
                     r = model.inspect(pil_to_tensor(received))
                     pred = r.box if r.cropped else FULL_FRAME
                     rec = resize(r.recovered[None], h, w)[0]
+                    variants = model.recover_variants(r.decoded) if r.decoded is not None and has_cut else {}
+
+                    def cut_psnr(name: str) -> float:
+                        if not has_cut:
+                            return float("nan")
+                        v = variants.get(name)
+                        return psnr(resize(v[None], h, w)[0], original, cut) if v is not None else \
+                            psnr(rec, original, cut)
                     # the received pixels fill the predicted box, as `inspect` does at full size
                     rows.append(RowV2(
                         image=path.name, attack=attack, bin=bin_name, protected=is_prot, cropped=has_cut,
@@ -136,6 +146,7 @@ def evaluate_v2(model: Protector, folder: str | Path, attacks: list[str], size: 
                         payload=r.decoded is not None and r.decoded.message is not None,
                         f1=mask_f1(box_mask(pred, h, w), keep), iou=box_iou(pred, box),
                         psnr_cut=psnr(rec, original, cut) if has_cut else float("nan"),
+                        psnr_cut_upsampled=cut_psnr("upsampled"), psnr_cut_painted=cut_psnr("painted"),
                         psnr_cut_zero=z, psnr_cut_telea=te, psnr_cut_biharmonic=bi))
             bar.update(1)
     bar.close()
@@ -169,6 +180,8 @@ def summary_v2(rows: list[RowV2], per: dict[str, float]) -> list[tuple[str, str]
         ("box IoU", m([r.iou for r in crops])),
         ("payload decoded (crops)", f"{np.mean([r.payload for r in crops]):.3f}"),
         ("cut-away PSNR (dB)", m([r.psnr_cut for r in crops], 2)),
+        ("ablation: thumbnail upsampled / + detail painted (dB)",
+         " / ".join(m([getattr(r, f) for r in crops], 2) for f in ("psnr_cut_upsampled", "psnr_cut_painted"))),
         ("zero-fill / Telea / biharmonic (dB)", " / ".join(m([getattr(r, f) for r in crops], 2) for f in
                                                            ("psnr_cut_zero", "psnr_cut_telea", "psnr_cut_biharmonic"))),
         ("cut-away − best baseline, paired (dB)", m([r.psnr_cut - b for r, b in zip(crops, best)], 2)),

@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from scipy.signal import fftconvolve
 from torch import Tensor
 
-from ..protection.jnd import jnd_map
+from ..protection.jnd import box_mean, jnd_map
 
 PILOT_EVERY = 8  # one block in eight is a known pilot
 
@@ -148,6 +148,15 @@ def embed(layout: Layout, bits: Tensor) -> Tensor:
     return unit_pattern(layout, 0, 0, layout.height, layout.width) * bits_to_values(bits, roles)
 
 
+@lru_cache(maxsize=8)
+def frame_pilots(layout: Layout, height: int, width: int) -> np.ndarray:
+    """The whitened pilot pattern (pilots only, data blocks 0) of a whole
+    ``height`` x ``width`` frame: what the pilot searches correlate with (cached:
+    the searches of one inspection share it)."""
+    roles, _ = block_grid(layout, 0, 0, height, width)
+    return whiten(unit_pattern(layout, 0, 0, height, width) * (roles == -1).float()).numpy()
+
+
 def whiten(x: Tensor) -> Tensor:
     """Remove what is below the carrier's band: x - (5 x 5 binomial blur of x), (..., H, W)."""
     k1 = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0]) / 16
@@ -161,7 +170,7 @@ def whiten(x: Tensor) -> Tensor:
 def weights(window: Tensor, rgb: Tensor | None = None) -> Tensor:
     """Matched-filter weights of a whitened window (h, w): the expected signal
     strength (JND of ``rgb``, if given) over the local noise power."""
-    power = F.avg_pool2d(F.pad((window ** 2)[None, None], (4,) * 4, mode="replicate"), 9, 1)[0, 0]
+    power = box_mean((window ** 2)[None, None], 9)[0, 0]
     w = 1 / (power + 1e-5)
     if rgb is not None:
         w = w * jnd_map(rgb[None])[0, 0]
@@ -207,6 +216,21 @@ def demodulate(layout: Layout, lum: Tensor, y0: int, x0: int, rgb: Tensor | None
     return Soft(sums, counts, pilot, q)
 
 
+def _prominence(c: np.ndarray, iy: int, ix: int, guard: int = 2) -> float:
+    """How far the peak c[iy, ix] stands above the rest of the surface, in robust
+    standard deviations of the surface away from the peak (its own ±``guard``
+    neighbourhood, which the pattern's autocorrelation widens, excluded)."""
+    away = np.ones(c.shape, dtype=bool)
+    away[max(iy - guard, 0):iy + guard + 1, max(ix - guard, 0):ix + guard + 1] = False
+    rest = c[away]
+    rest = rest[::max(1, rest.size // 20000)]  # robust statistics need no more
+    if rest.size < 8:
+        return 0.0
+    med = float(np.median(rest))
+    sigma = 1.4826 * float(np.median(np.abs(rest - med)))
+    return float((c[iy, ix] - med) / (sigma + 1e-12))
+
+
 def pilot_shift(layout: Layout, lum: Tensor, y0: int, x0: int, search: int,
                 rgb: Tensor | None = None) -> tuple[float, float, float]:
     """Sub-pixel (dy, dx) such that window pixel (y, x) is frame pixel (y0 + y + dy,
@@ -220,7 +244,7 @@ def pilot_shift(layout: Layout, lum: Tensor, y0: int, x0: int, search: int,
     p = whiten(ext * (roles == -1).float()).numpy()
     c = fftconvolve(p, a[::-1, ::-1], mode="valid")  # (2s+1, 2s+1): c[dy+s, dx+s]
     iy, ix = np.unravel_index(int(np.argmax(c)), c.shape)
-    prominence = float((c[iy, ix] - np.median(c)) / (c.std() + 1e-12))
+    prominence = _prominence(c, iy, ix)
 
     def parabola(m1: float, m0: float, p1: float) -> float:
         den = m1 - 2 * m0 + p1
@@ -285,9 +309,6 @@ def pilot_search(layout: Layout, lum: Tensor, rgb: Tensor | None = None,
         return 0, 0, 0.0
     r = whiten(lum)
     a = (weights(r, rgb) * r).numpy()
-    roles, _ = block_grid(layout, 0, 0, fh, fw)
-    p = whiten(unit_pattern(layout, 0, 0, fh, fw) * (roles == -1).float()).numpy()
-    c = fftconvolve(p, a[::-1, ::-1], mode="valid")
+    c = fftconvolve(frame_pilots(layout, fh, fw), a[::-1, ::-1], mode="valid")
     iy, ix = np.unravel_index(int(np.argmax(c)), c.shape)
-    prominence = float((c[iy, ix] - np.median(c)) / (c.std() + 1e-12))
-    return int(iy), int(ix), prominence
+    return int(iy), int(ix), _prominence(c, iy, ix)

@@ -29,11 +29,27 @@ from ..geometry import FULL_FRAME, Box, resize
 from ..networks.ruler import Ruler, RulerReadout
 from ..payload import channel, codec, ecc, inner
 from ..reconstruction.paint import paint, upsample
+from ..reconstruction.refine import RefineNet, load_refine, refine_frame
 from .frame import LEVELS, candidates, frame_size, working_size
 from .jnd import jnd_map, local_std, luminance
 
 
-SIZE_FIELD_MIN = 16  # message bytes from which the payload also carries the frame's exact size
+ASPECTS = (1.0, 1.5, 2 / 3, 4 / 3, 3 / 4, 16 / 9, 9 / 16)  # W / H of the originals the pilots search for
+SIZE_FIELD_MIN = 5  # message bytes from which the payload also carries the frame's exact size
+
+
+def pack_size(width: int, height: int) -> bytes:
+    """The working frame's size in 2 bytes (the level, its long side, is known to the
+    decoder): the short side, and whether the frame is portrait in the top bit."""
+    return struct.pack("<H", min(width, height) | (0x8000 if height > width else 0))
+
+
+def unpack_size(data: bytes, level: int) -> tuple[int, int]:
+    (v,) = struct.unpack("<H", data[:2])
+    short = v & 0x7FFF
+    if not 1 <= short <= level:
+        raise ValueError("bad frame size")
+    return (short, level) if v & 0x8000 else (level, short)
 
 
 class ProtectionConfig(BaseModel):
@@ -50,11 +66,14 @@ class ProtectionConfig(BaseModel):
     readout_size: int = 256
     presence: float = 0.40  # ruler strength above which a photo counts as protected
     crop_margin: float = 0.03
-    pilot_presence: float = 4.5
-    pilot_prominence: float = 4.5  # peak prominence of the pilot search below which a box is dropped
+    pilot_presence: float = 5.0
+    pilot_prominence: float = 5.5  # peak prominence of the pilot search below which a box is dropped
     pilot_search_prominence: float = 6.0  # the same for the search over a whole frame
+    reps: dict[int, int] = {384: 2, 512: 2}  # blocks per coded bit in a tile by working level (else 1):
+    # small frames trade payload for reliability (chosen on val: 25-30 % windows, JPEG 80)
     host_boost: float = 1.0  # informed embedding: extra amplitude where the photo opposes a bit
-    readout_gain: bool = True  # weigh the ruler readout by the JND map (the ruler is shaped by it)  # pilot t statistic above which the payload is tried
+    refine: bool = True  # the learned reconstruction on top of the painted thumbnail (if shipped)
+    readout_gain: bool = True  # weigh the ruler readout by the JND map (the ruler is shaped by it)
 
 
 @dataclass
@@ -69,6 +88,7 @@ class Decoded:
     pilot: float
     window: Tensor  # (3, h, w) the fragment resampled onto the working grid
     origin: tuple[int, int]  # (y0, x0) of the window in the working frame
+    verified: bool = False  # the pilots (and the payload if decoded) confirm the box
     presence: Tensor = field(default_factory=lambda: torch.zeros(0))  # (h, w) local agreement
 
 
@@ -79,13 +99,15 @@ class Protector:
         self.cfg = cfg or ProtectionConfig()
         self.name = name
         self.ruler = Ruler(self.cfg.ruler_band)
+        self._refiner: RefineNet | None = None
         self.readout = RulerReadout(self.ruler, self.cfg.readout_size, presence=self.cfg.presence,
                                     crop_margin=self.cfg.crop_margin)
 
     # -- layout ----------------------------------------------------------------
     def layout(self, width: int, height: int) -> channel.Layout:
         level = max(width, height)
-        return channel.Layout(width, height, channel.tile_for_level(level, self.cfg.block), block=self.cfg.block)
+        return channel.Layout(width, height, channel.tile_for_level(level, self.cfg.block), block=self.cfg.block,
+                              reps=self.cfg.reps.get(level, 1))
 
     def plan(self, layout: channel.Layout) -> ecc.Plan:
         return ecc.plan(inner.info_bits(layout.n_bits) // 8, self.cfg.rs_parity)
@@ -106,7 +128,7 @@ class Protector:
 
         _, h, w = work.shape
         if p.message >= SIZE_FIELD_MIN:  # the exact frame size first: fixes the box's normalisation
-            message = struct.pack("<HH", w, h) + codec.encode_message(tensor_to_pil(work), p.message - 4)
+            message = pack_size(w, h) + codec.encode_message(tensor_to_pil(work), p.message - 2)
         else:
             message = codec.encode_message(tensor_to_pil(work), p.message)
         framed = ecc.frame(message, p)
@@ -183,18 +205,18 @@ class Protector:
         win, y0, x0 = self.resample(received, box, layout.width, layout.height)
         lum = luminance(win[None])[0, 0]
         h, w = lum.shape
-        parts = [(slice(0, h), slice(0, w))]
-        if h >= 96 and w >= 96:
-            parts = [(slice(a, b), slice(c, d)) for a, b in ((0, h // 2), (h // 2, h))
-                     for c, d in ((0, w // 2), (w // 2, w))]
-        pts, best = [], 0.0
-        for sy, sx in parts:
-            dy, dx, prom = channel.pilot_shift(layout, lum[sy, sx], y0 + sy.start, x0 + sx.start, search,
-                                               win[:, sy, sx])
-            cy, cx = (sy.start + sy.stop) / 2, (sx.start + sx.stop) / 2
-            pts.append((cy, cx, dy, dx, prom))
-            best = max(best, prom)
-        good = [p for p in pts if p[4] >= 4.0] or [max(pts, key=lambda p: p[4])]
+        dy, dx, whole = channel.pilot_shift(layout, lum, y0, x0, search, win)
+        pts = [(h / 2, w / 2, dy, dx, whole)]
+        if h >= 96 and w >= 96 and whole >= self.cfg.pilot_prominence:  # per quarter: scale as well
+            quarters = []
+            for sy, sx in [(slice(a, b), slice(c, d)) for a, b in ((0, h // 2), (h // 2, h))
+                           for c, d in ((0, w // 2), (w // 2, w))]:
+                qy, qx, prom = channel.pilot_shift(layout, lum[sy, sx], y0 + sy.start, x0 + sx.start, search,
+                                                   win[:, sy, sx])
+                quarters.append(((sy.start + sy.stop) / 2, (sx.start + sx.stop) / 2, qy, qx, prom))
+            good = [q for q in quarters if q[4] >= 4.0]
+            if len(good) >= 2:
+                pts = good
         x0n, y0n, x1n, y1n = box
 
         def fit(cs: list[float], ds: list[float]) -> tuple[float, float]:
@@ -203,8 +225,8 @@ class Protector:
             b, a = np.polyfit(cs, ds, 1)
             return float(a), float(b)
 
-        ay, by = fit([p[0] for p in good], [p[2] for p in good])
-        ax, bx = fit([p[1] for p in good], [p[3] for p in good])
+        ay, by = fit([p[0] for p in pts], [p[2] for p in pts])
+        ax, bx = fit([p[1] for p in pts], [p[3] for p in pts])
         # window pixel k (centre at frame coordinate org + k + 0.5) truly sits at + a + b k
         def axis(lo: float, hi: float, org: int, a: float, b: float, size: int) -> tuple[float, float]:
             # frame coordinate X -> X (1 + b) + a - b (org + 0.5)
@@ -213,7 +235,7 @@ class Protector:
 
         x0n, x1n = axis(x0n, x1n, x0, ax, bx, layout.width)
         y0n, y1n = axis(y0n, y1n, y0, ay, by, layout.height)
-        return (x0n, y0n, x1n, y1n), best
+        return (x0n, y0n, x1n, y1n), whole
 
     def decode_at(self, received: Tensor, box: Box, level: int) -> Decoded:
         """Try one working level: refine the box, read the soft bits, decode."""
@@ -224,10 +246,11 @@ class Protector:
         layout = self.layout(fw, fh)
         search = math.ceil(2.5 * max(fw, fh) / 256) + 2
         refined, prom = self.refine(received, box, layout, search)
-        if prom < self.cfg.pilot_prominence:  # no pilots near this box: not our frame
+        if prom < self.cfg.pilot_prominence - 1.5:  # nothing near this box: not our frame
             win, y0, x0 = self.resample(received, refined, fw, fh)
             return Decoded(level, (fw, fh), refined, None, None, 0.0, win, (y0, x0))
-        refined, _ = self.refine(received, refined, layout, 3)
+        if prom >= self.cfg.pilot_prominence:  # a clear peak: sharpen it where it is
+            refined, _ = self.refine(received, refined, layout, 3)
         win, y0, x0 = self.resample(received, refined, fw, fh)
         soft = channel.demodulate(layout, luminance(win[None])[0, 0], y0, x0, win)
         message = thumb = None
@@ -239,62 +262,81 @@ class Protector:
             if message is not None:
                 try:
                     if p.message >= SIZE_FIELD_MIN:
-                        tw, th = struct.unpack("<HH", message[:4])
-                        if max(tw, th) != level:
-                            raise ValueError("frame size does not match the level")
+                        tw, th = unpack_size(message, level)
                         x0, y0, x1, y1 = refined
                         refined = (x0 * fw / tw, y0 * fh / th, x1 * fw / tw, y1 * fh / th)
                         fw, fh = tw, th
                         win, y0, x0 = self.resample(received, refined, fw, fh)
-                        message = message[4:]
+                        message = message[2:]
                     thumb = codec.decode_message(message)
                 except (ValueError, struct.error):
                     message = thumb = None
-        return Decoded(level, (fw, fh), refined, message, thumb, soft.pilot, win, (y0, x0))
+        # the pilots hold at this box, and either stand out among nearby shifts or the
+        # payload's checksum confirms them (a box tried at many shifts and levels can
+        # reach a pilot statistic of 4-5 by chance; it cannot also pass the CRC)
+        verified = soft.pilot >= self.cfg.pilot_presence and (prom >= self.cfg.pilot_prominence or
+                                                              message is not None)
+        return Decoded(level, (fw, fh), refined, message, thumb, soft.pilot, win, (y0, x0), verified)
 
-    def pilot_boxes(self, received: Tensor, ruler_boxes: list[tuple[float, Box]],
-                    max_scales: int = 3) -> list[tuple[float, Box]]:
-        """Boxes found by the pilots alone: for each scale hypothesis (the fragment not
-        rescaled, and the scales of the ruler's best boxes), the fragment brought to
-        working scale is searched for over a whole square frame of each plausible
-        level. Returns (ruler-like score, box) for peaks that stand out."""
+    def scale_hypotheses(self, received: Tensor, hx: list[tuple[float, tuple[float, float]]],
+                         hy: list[tuple[float, tuple[float, float]]], most: int = 5
+                         ) -> list[tuple[int, float, int, int]]:
+        """(level, scale) pairs to search the pilots at, most likely first: the fragment
+        already at working scale (an original of exactly a level's size), then, for each
+        of the ruler's axis hypotheses (one axis is enough: the other may be wrong) and
+        each common aspect ratio, the original's size it implies and so its working
+        frame and the scale from the fragment to it. Returns (level, scale, frame W, H)."""
         _, h, w = received.shape
-        scales = [1.0]
-        for _, b in ruler_boxes:
-            implied = max(w / (b[2] - b[0]), h / (b[3] - b[1]))
-            lv = candidates(implied)[0]
-            sc = lv / implied
-            if all(abs(sc / t - 1) > 0.02 for t in scales):
-                scales.append(sc)
-            if len(scales) > max_scales:
-                break
-        out: list[tuple[float, float, Box]] = []
+        out = [(lv, 1.0, lv, lv) for lv in LEVELS if max(h, w) <= lv <= 3 * max(h, w)]
+        hyps = sorted([(s, "x", iv) for s, iv in hx] + [(s, "y", iv) for s, iv in hy], key=lambda t: -t[0])
+        for _, axis, (lo, hi) in hyps:
+            extent = (w if axis == "x" else h) / max(hi - lo, 1e-3)
+            for aspect in ASPECTS:
+                ow, oh = (extent, extent / aspect) if axis == "x" else (extent * aspect, extent)
+                fw, fh = working_size(max(round(ow), 1), max(round(oh), 1))
+                sc = fw / ow
+                lv = max(fw, fh)
+                if max(h, w) * sc <= lv and all(lv != o[0] or abs(sc / o[1] - 1) > 0.02 for o in out):
+                    out.append((lv, sc, fw, fh))
+        return out[:len([o for o in out if o[1] == 1.0]) + most]
+
+    def pilot_boxes(self, received: Tensor, hx: list[tuple[float, tuple[float, float]]],
+                    hy: list[tuple[float, tuple[float, float]]]) -> list[tuple[float, Box]]:
+        """Boxes found by the pilots alone: for each (level, scale) hypothesis the
+        fragment brought to working scale is searched for over a whole square frame of
+        that level (the pattern is anchored at the top-left corner, so the frame's other
+        side does not matter). Returns (score, box) for peaks that stand out, best first."""
+        _, h, w = received.shape
+        out: list[tuple[float, Box]] = []
         lum_full = luminance(received[None].float())
-        b0 = ruler_boxes[0][1]
-        aspect = (w / max(b0[2] - b0[0], 1e-3)) / (h / max(b0[3] - b0[1], 1e-3))
-        for sc in scales:
-            sh, sw = max(8, round(h * sc)), max(8, round(w * sc))
-            # not rescaled: any level the fragment fits in, up to a crop keeping ~1/9 of the area
-            levels = [lv for lv in LEVELS if max(sh, sw) <= lv <= 3 * max(sh, sw)] if sc == 1.0 else \
-                [candidates(max(w, h) / max(1e-3, max(sw / w, sh / h)) * sc)[0]]
-            lum = resize(lum_full, sh, sw)[0, 0]
-            rgb = resize(received[None].float(), sh, sw)[0]
-            for lv in levels:
+        for lv, sc0, fw, fh in self.scale_hypotheses(received, hx, hy):
+            # the ruler's scale is good to 1-2 %; the carrier decorrelates when the drift
+            # across the searched patch passes a pixel: a grid of 0.4 % steps over a patch <= 256 px
+            steps = [0] if sc0 == 1.0 or lv > 1024 else [0, 1, -1, 2, -2, 3, -3]
+            for k in steps:
+                sc = sc0 * (1 + 0.004 * k)
+                sh, sw = max(8, round(h * sc)), max(8, round(w * sc))
                 if sh > lv or sw > lv:
                     continue
-                layout = self.layout(lv, lv)
-                y0, x0, prom = channel.pilot_search(layout, lum, rgb, (lv, lv))
-                if prom >= self.cfg.pilot_search_prominence:
-                    # the frame's short side is unknown until the payload says (it carries
-                    # the exact size): take the ruler's aspect if the fragment fits in it
-                    fw, fh = frame_size(lv, aspect)
-                    if x0 + sw > fw or y0 + sh > fh:
-                        fw = fh = lv
-                    out.append((prom, 1.0, (x0 / fw, y0 / fh, (x0 + sw) / fw, (y0 + sh) / fh)))
-                    if prom >= 2 * self.cfg.pilot_search_prominence:  # unmistakable: stop here
-                        return [(1.0, out[-1][2])]
+                lum = resize(lum_full, sh, sw)[0, 0]
+                rgb = resize(received[None].float(), sh, sw)[0]
+                py, px = max(0, (sh - 256) // 2), max(0, (sw - 256) // 2)
+                ph, pw = min(sh, 256), min(sw, 256)
+                y0, x0, prom = channel.pilot_search(self.layout(lv, lv), lum[py:py + ph, px:px + pw],
+                                                    rgb[:, py:py + ph, px:px + pw], (lv, lv))
+                y0, x0 = y0 - py, x0 - px
+                if prom < self.cfg.pilot_search_prominence:
+                    continue
+                # the frame's short side is unknown until the payload says (it carries the
+                # exact size); a box in the square frame is refined once that is known
+                if x0 < 0 or y0 < 0 or x0 + sw > fw or y0 + sh > fh:
+                    fw = fh = lv
+                out.append((prom, (x0 / fw, y0 / fh, (x0 + sw) / fw, (y0 + sh) / fh)))
+                if prom >= 2 * self.cfg.pilot_search_prominence:  # unmistakable: stop here
+                    return [out[-1]]
+                break
         out.sort(key=lambda t: -t[0])
-        return [(s, b) for _, s, b in out]
+        return out
 
     def decode(self, received: Tensor, box: Box) -> Decoded | None:
         """Decode the payload, trying the plausible working levels in turn."""
@@ -308,9 +350,19 @@ class Protector:
             first = first or d
         return first
 
-    def recover(self, d: Decoded) -> Tensor:
-        """The whole working frame (3, H, W): the fragment where it was kept, the
-        thumbnail (and the fragment's continued detail) where it was cut away."""
+    def refiner(self) -> RefineNet | None:
+        """The shipped reconstruction network (``weights/refine``), if enabled and present."""
+        if not self.cfg.refine:
+            return None
+        if self._refiner is None:
+            self._refiner = load_refine()
+        return self._refiner
+
+    def recover_variants(self, d: Decoded) -> dict[str, Tensor]:
+        """The whole working frame (3, H, W) three ways (the ablation): ``upsampled``, the
+        thumbnail plainly upsampled into the cut-away part; ``painted``, plus the kept
+        part's detail continued into it; ``refined``, the network's output (if shipped).
+        The kept part is the received pixels in all three."""
         fw, fh = d.frame
         frame = torch.zeros(1, 3, fh, fw)
         keep = torch.zeros(1, 1, fh, fw)
@@ -318,12 +370,25 @@ class Protector:
         _, h, w = d.window.shape
         frame[0, :, y0:y0 + h, x0:x0 + w] = d.window
         keep[0, :, y0:y0 + h, x0:x0 + w] = 1
+        out: dict[str, Tensor] = {}
         base = None
         if d.thumbnail is not None:
             from ..data import pil_to_tensor
 
             base = upsample(pil_to_tensor(d.thumbnail)[None], fh, fw)
-        return paint(frame, keep, base)[0]
+            out["upsampled"] = (frame * keep + base * (1 - keep))[0]
+        painted = paint(frame, keep, base)
+        out["painted"] = painted[0]
+        net = self.refiner()
+        if net is not None and base is not None:
+            out["refined"] = refine_frame(net, painted[0], base[0], keep[0], max(d.thumbnail.size))
+        return out
+
+    def recover(self, d: Decoded) -> Tensor:
+        """The whole working frame (3, H, W): the fragment where it was kept, the
+        cut-away part reconstructed from the thumbnail (and the fragment)."""
+        v = self.recover_variants(d)
+        return v.get("refined", v["painted"])
 
 
 @dataclass
@@ -370,15 +435,20 @@ def _inspect(self: Protector, received: Tensor, top: int = 3) -> Reading:
     _, h, w = received.shape
     found: Decoded | None = None
     strength = boxes[0][0]
-    for s, box in [*self.pilot_boxes(received, boxes), *boxes]:
-        implied = max(w / (box[2] - box[0]), h / (box[3] - box[1]))
-        for level in candidates(implied)[:2]:
-            d = self.decode_at(received, box, level)
-            if d.pilot >= self.cfg.pilot_presence:
-                found, strength = d, s
-                break
-        if found is not None:
-            break
+    def first_verified(cands: list[tuple[float, Box]]) -> tuple[Decoded | None, float]:
+        for s, box in cands:
+            implied = max(w / (box[2] - box[0]), h / (box[3] - box[1]))
+            for level in candidates(implied)[:2]:
+                d = self.decode_at(received, box, level)
+                if d.verified:
+                    return d, s
+        return None, strength
+
+    # the ruler's boxes first (cheap); the pilots' own search over whole frames when
+    # none holds (the ruler misread an axis)
+    found, strength = first_verified(boxes)
+    if found is None:
+        found, strength = first_verified(self.pilot_boxes(received, hx, hy))
     if found is None:
         ww, wh = working_size(w, h)
         return Reading(False, False, 0.0, FULL_FRAME, strength, 0.0, None, resize(received[None], wh, ww)[0])

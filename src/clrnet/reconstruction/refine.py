@@ -88,3 +88,25 @@ def refine_frame(net: RefineNet, painted: Tensor, base: Tensor, keep: Tensor, th
     out = net(p, bb, k, c)
     delta = resize(out - p, h, w)[0] if (ph, pw) != (h, w) else (out - p)[0]
     return (painted + delta * (1 - keep)).clamp(0, 1)
+
+
+SHIPPED = "clrnet-v2-refine"  # weights/refine/<name>.safetensors, its card beside it
+
+
+def load_refine(path: str | None = None) -> RefineNet | None:
+    """The reconstruction network from ``path`` or the shipped weights; None if absent."""
+    import json
+    from importlib import resources
+
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    src = path or str(resources.files("clrnet") / "weights" / "refine" / f"{SHIPPED}.safetensors")
+    try:
+        with safe_open(src, "pt") as f:
+            cfg = json.loads((f.metadata() or {}).get("refine_config", "{}"))
+        net = RefineNet(int(cfg.get("width", 16)))
+        net.load_state_dict(load_file(src))
+    except (FileNotFoundError, OSError):
+        return None
+    return net.eval()
