@@ -186,6 +186,8 @@ def eval_(
     quick: bool = typer.Option(False, "--quick", help="2 photos, JPEG 70 and none: a smoke test."),
     summary: bool = typer.Option(False, "--summary", help="Also print the headline summary per attack."),
     size: str = typer.Option("native", "--size", help="clrnet-v2 only: square side the photos are brought to, or 'native'."),
+    capacity: bool = typer.Option(False, "--capacity", help="clrnet-v2 only: the payload capacity table instead."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Only the first N photos of --data."),
 ) -> None:
     """The papers' protocol: protect, crop in survival bins, attack for real, inspect; tables beside the paper's."""
     import time
@@ -211,9 +213,15 @@ def eval_(
     try:
         m = get_model(model)
         if isinstance(m, Protector):
-            _eval_v2(m, data, attacks, size, crops, seed, 2 if quick else None, t0)
+            if capacity:
+                from .evaluation_v2 import capacity_table, format_capacity
+
+                n = limit or (2 if quick else 8)
+                typer.echo(format_capacity(capacity_table(m, data, n, seed), n, data.name))
+                return
+            _eval_v2(m, data, attacks, size, crops, seed, 2 if quick else limit, t0)
             return
-        ev = evaluate(m, data, attacks, crops, seed=seed, limit=2 if quick else None)
+        ev = evaluate(m, data, attacks, crops, seed=seed, limit=2 if quick else limit)
     except (FileNotFoundError, ValueError) as e:
         _fail(str(e))
     title = (f"{data.name}: model {Path(model).name}, {int(ev.per_dataset['photos'])} photos at "
