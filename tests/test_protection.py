@@ -143,3 +143,45 @@ def test_cli_round_trip_with_v2(tmp_path):
     rep = json.loads((tmp_path / "rep" / "report.json").read_text())
     assert rep["cropped"] and rep["payload_decoded"]
     assert box_iou(tuple(rep["box"]), (150 / 600, 40 / 400, 1.0, 360 / 400)) > 0.95
+
+
+@pytest.mark.parametrize("size", [(768, 512), (512, 768), (300, 300), (2048, 1152)])
+def test_frame_size_field_round_trips(size):
+    from clrnet.protection.protector import pack_size, unpack_size
+
+    w, h = size
+    assert len(pack_size(w, h)) == 2
+    assert unpack_size(pack_size(w, h), max(w, h)) == (w, h)
+
+
+def test_frame_size_field_rejects_a_short_side_over_the_level():
+    from clrnet.protection.protector import pack_size, unpack_size
+
+    with pytest.raises(ValueError):
+        unpack_size(pack_size(768, 700), 512)
+
+
+def test_pilots_find_the_box_when_the_ruler_misreads_an_axis(protector, protected768):
+    """The pilots' own search over the whole frame, at the scale one right axis
+    implies, rescues a crop whose other axis the ruler got wrong."""
+    x0, y0, x1, y1 = 200, 100, 620, 400  # native 768 x 512: no rescaling
+    received = _jpeg(protected768[:, y0:y1, x0:x1], 85)
+    # x right; y wrong (a plausible ruler misread), so the implied aspect is off
+    hx = [(0.5, (x0 / 768, x1 / 768))]
+    hy = [(0.4, (0.0, 0.5))]
+    found = protector.pilot_boxes(received, hx, hy)
+    assert found, "no pilot peak"
+    assert box_iou(found[0][1], (x0 / 768, y0 / 512, x1 / 768, y1 / 512)) >= 0.95
+
+
+def test_pilot_prominence_is_robust_to_the_peak_itself():
+    from clrnet.payload.channel import _prominence
+
+    rng = np.random.default_rng(0)
+    c = rng.normal(size=(41, 41))
+    c[20, 20] += 10.0
+    c[19:22, 19:22] += 4.0  # the peak's own neighbourhood must not inflate the noise estimate
+    assert 11.0 < _prominence(c, 20, 20) < 17.0
+    noise = rng.normal(size=(41, 41))
+    iy, ix = np.unravel_index(int(np.argmax(noise)), noise.shape)
+    assert _prominence(noise, iy, ix) < 4.5

@@ -191,7 +191,7 @@ def summary_v2(rows: list[RowV2], per: dict[str, float]) -> list[tuple[str, str]
 CAPACITY_LEVELS = (256, 512, 768, 1024, 2048)
 CAPACITY_AREAS = (0.25, 0.5, 1.0)
 CAPACITY_PATHS = (("JPEG 90", 90, 1.0), ("JPEG 80", 80, 1.0), ("JPEG 70", 70, 1.0),
-                  ("½ downscale, JPEG 80", 80, 0.5))
+                  ("¾ size, JPEG 80", 80, 0.75), ("½ size, JPEG 80", 80, 0.5))
 
 
 def capacity_table(model: Protector, folder: str | Path, limit: int = 8, seed: int = 0,

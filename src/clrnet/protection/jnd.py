@@ -53,17 +53,18 @@ def jnd_map(x: Tensor, floor: float = 1.0, slope: float = 0.22, cap: float = 9.0
     """Allowed change (rms, 8-bit levels) per pixel of (B, 3, H, W) photos in [0, 1].
 
     ``floor`` + ``slope`` x the 7 x 7 local standard deviation (levels) above 2, at most
-    ``cap``; raised by up to ``dark`` x itself in the darkest and brightest
-    tenth of the range, where the eye is least sensitive.
+    ``cap``; the part above the floor raised by up to ``dark`` x itself in the darkest
+    and brightest tenth of the range, where the eye is least sensitive.
     """
     y = luminance(x)
     sd = local_std(y * 255, 7)
     texture = box_mean(sd, 5)  # smooth: no hard seams
     # min: the flat side of an edge stays calm; below 2 levels of local std (flat) only the floor
-    base = floor + slope * (torch.minimum(sd, texture) - 2).clamp_min(0)
+    masking = slope * (torch.minimum(sd, texture) - 2).clamp_min(0)
     lum = box_mean(y, 7)
     extreme = ((0.1 - lum).clamp_min(0) + (lum - 0.9).clamp_min(0)) / 0.1
-    return (base * (1 + dark * extreme.clamp(0, 1))).clamp(max=cap)
+    # the raise applies to the masking term: a flat dark or bright area keeps the floor
+    return (floor + masking * (1 + dark * extreme.clamp(0, 1))).clamp(max=cap)
 
 
 class JND(nn.Module):

@@ -150,13 +150,21 @@ class Protector:
         delta = m * pattern
         # the boost may exceed the JND locally: flat neighbourhoods (m near the floor) are
         # brought back under it, textured ones may take up to twice the JND
-        local = local_std(delta[None, None], 7)[0, 0].clamp_min(1e-6)
-        allowed = m * (1 + ((m - 2) / 4).clamp(0, 1))
-        delta = delta * (allowed / local).clamp(max=1.0)
+        delta = self.cap_to_jnd(delta, work, m)
         rms = float(delta.pow(2).mean().sqrt())
         if rms > self.cfg.max_rms:
             delta = delta * (self.cfg.max_rms / rms)
         return (delta / 255)[None]
+
+    def cap_to_jnd(self, delta: Tensor, photo: Tensor, m: Tensor | None = None) -> Tensor:
+        """Scale a change (H, W) in levels down where its 7 x 7 local rms exceeds what
+        the photo (3, H, W) hides there: the JND in flat neighbourhoods, up to twice it in
+        texture (the host boost may ask for more)."""
+        if m is None:
+            m = jnd_map(photo[None].float(), self.cfg.jnd_floor, self.cfg.jnd_slope, self.cfg.jnd_cap)[0, 0]
+        local = local_std(delta[None, None], 7)[0, 0].clamp_min(1e-6)
+        allowed = m * (1 + ((m - 2) / 4).clamp(0, 1))
+        return delta * (allowed / local).clamp(max=1.0)
 
     @torch.no_grad()
     def protect(self, image: Tensor) -> Tensor:
@@ -167,6 +175,9 @@ class Protector:
         delta = self.signal(work)
         if (wh, ww) != (h, w):
             delta = F.interpolate(delta[None], size=(h, w), mode="bicubic", align_corners=False)[0]
+            # the JND once more at the photo's own resolution: a flat strip a few pixels
+            # wide (a border, a thin sky) that the working frame blurred into its texture
+            delta = self.cap_to_jnd(delta[0] * 255, image)[None] / 255
         return ((image + delta).clamp(0, 1) * 255).round() / 255
 
     # -- inspect ---------------------------------------------------------------
