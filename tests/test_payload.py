@@ -135,3 +135,25 @@ def test_block_signs_depend_only_on_position():
     _, sa = channel.block_grid(lay_a, 10, 20, 50, 60)
     _, sb = channel.block_grid(lay_b, 10, 20, 50, 60)
     assert torch.equal(sa, sb)  # a frame size off by a pixel reads the same signs
+
+
+def test_vectorised_viterbi_matches_commpys_decoder():
+    """Our decoder (commpy's trellis, vectorised) against commpy's own soft Viterbi:
+    exact without noise, and no more errors with it."""
+    from commpy.channelcoding import viterbi_decode
+
+    rng = np.random.default_rng(7)
+    n = 400
+    bits = torch.from_numpy(rng.integers(0, 2, n).astype(np.uint8))
+    coded = inner.encode(bits, 2 * (n + inner.MEMORY))
+    clean = coded.double() * 2 - 1
+    assert torch.equal(inner.decode(clean, n), bits)
+    ours = theirs = 0
+    for _ in range(4):
+        soft = clean + torch.from_numpy(rng.normal(0, 0.85, len(coded)))
+        ours += int((inner.decode(soft, n) != bits).sum())
+        s = soft.numpy()
+        r = np.clip(s / np.sqrt(np.mean(s ** 2)), -4, 4)
+        ref = np.asarray(viterbi_decode(r, inner._trellis(), tb_depth=35, decoding_type="unquantized"))[:n]
+        theirs += int((torch.from_numpy(ref.astype(np.uint8)) != bits).sum())
+    assert ours <= theirs

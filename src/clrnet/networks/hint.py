@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..protection.jnd import box_mean
+
 
 def _laplacian(x: Tensor) -> Tensor:
     """Discrete Laplacian on the interior: (..., H, W) -> (..., H-2, W-2)."""
@@ -147,7 +149,7 @@ def harmonic_extension(values: Tensor, keep: Tensor, iterations: int = 20) -> Te
         guess = F.interpolate(coarse, size=(h, w), mode="bilinear", align_corners=False)
     x = values * keep + guess * (1 - keep)
     for _ in range(iterations if min(h, w) > 32 else 5 * iterations):  # coarse levels are cheap
-        x = values * keep + F.avg_pool2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), 3, 1) * (1 - keep)
+        x = values * keep + box_mean(x, 3) * (1 - keep)
     return x
 
 
