@@ -164,3 +164,13 @@ def test_shipped_model_quick_protocol_on_kodak(datasets):
     assert summary["protected PSNR (dB)"][0] >= 32
     assert summary["mask F1"][0] >= 0.9 and summary["box IoU"][0] >= 0.8
     assert summary["recovered - best baseline, cut-away (dB, paired)"][0] > 0
+
+
+def test_demo_with_protection_v2(tmp_path):
+    """The demo on protection v2: the box found, the cut-away part better than Telea's."""
+    from clrnet.demo import run_demo
+
+    nums = run_demo(tmp_path / "demo", "clrnet-v2")
+    assert (tmp_path / "demo" / "demo.png").is_file()
+    assert nums["protected_psnr_db"] >= 34 and nums["box_iou"] >= 0.95
+    assert nums["recovered_psnr_cut_db"] > nums["inpainting_psnr_cut_db"]

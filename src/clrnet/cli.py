@@ -171,7 +171,9 @@ def demo(
                + f"  (IoU {nums['box_iou']:.3f})")
     typer.echo(f"cut-away region PSNR: recovered {nums['recovered_psnr_cut_db']:.2f} dB "
                f"(native {nums['recovered_native_psnr_cut_db']:.2f} dB), zero-fill {nums['zero_fill_psnr_cut_db']:.2f} dB, "
-               f"biharmonic inpainting given the true box (native) {nums['inpainting_native_psnr_cut_db']:.2f} dB")
+               f"Telea inpainting given the true box {nums['inpainting_psnr_cut_db']:.2f} dB"
+               + (f", biharmonic (native) {nums['inpainting_native_psnr_cut_db']:.2f} dB"
+                  if "inpainting_native_psnr_cut_db" in nums else ""))
     typer.echo(f"figure: {output / 'demo.png'}")
 
 
