@@ -215,3 +215,11 @@ def test_eval_quick_writes_the_report(tmp_path, tiny_matched_model_path):
 def test_eval_rejects_unknown_attack_and_missing_folder(tmp_path, tiny_model_path):
     assert_clean_failure(run("eval", "--data", tmp_path, "--model", tiny_model_path, "-a", "jpeg71"), "jpeg71")
     assert_clean_failure(run("eval", "--data", tmp_path / "nope", "--model", tiny_model_path, "--quick"), "nope")
+
+
+def test_eval_real_path_needs_large_photos(tmp_path):
+    from PIL import Image
+
+    Image.new("RGB", (640, 480), "grey").save(tmp_path / "small.png")
+    assert_clean_failure(run("eval", "--data", tmp_path, "--model", "clrnet-v2", "--real-path"),
+                         "8 megapixels")

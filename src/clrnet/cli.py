@@ -189,6 +189,8 @@ def eval_(
     summary: bool = typer.Option(False, "--summary", help="Also print the headline summary per attack."),
     size: str = typer.Option("native", "--size", help="clrnet-v2 only: square side the photos are brought to, or 'native'."),
     capacity: bool = typer.Option(False, "--capacity", help="clrnet-v2 only: the payload capacity table instead."),
+    real_path: bool = typer.Option(False, "--real-path", help="clrnet-v2 only: photos of 8 MP or more through protect, "
+                                   "crop 40 %, downscale to 2048 px, JPEG 85 instead."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Only the first N photos of --data."),
 ) -> None:
     """The papers' protocol: protect, crop in survival bins, attack for real, inspect; tables beside the paper's."""
@@ -215,6 +217,19 @@ def eval_(
     try:
         m = get_model(model)
         if isinstance(m, Protector):
+            if real_path:
+                from .evaluation_v2 import real_path as run_path
+
+                rows = run_path(m, data, seed)
+                if not rows:
+                    _fail(f"{data}: no photos of 8 megapixels or more")
+                keys = list(rows[0])
+                typer.echo(f"### {data.name}: {m.name}, protect at full size, crop 40 %, 2048 px, JPEG 85\n")
+                typer.echo("| " + " | ".join(keys) + " |\n|" + "---|" * len(keys))
+                for r in rows:
+                    typer.echo("| " + " | ".join(f"{v:.3f}" if isinstance(v, float) else str(v)
+                                                 for v in r.values()) + " |")
+                return
             if capacity:
                 from .evaluation_v2 import capacity_table, format_capacity
 
