@@ -193,3 +193,17 @@ def test_pilot_prominence_is_robust_to_the_peak_itself():
     noise = rng.normal(size=(41, 41))
     iy, ix = np.unravel_index(int(np.argmax(noise)), noise.shape)
     assert _prominence(noise, iy, ix) < 4.5
+
+
+def test_presence_map_marks_a_pasted_region(protector, photo768, protected768):
+    """Where the protection is intact the map is about 1, where an unprotected patch
+    was pasted it drops (the ground for tamper localisation)."""
+    crop = protected768[:, 50:450, 100:700].clone()
+    crop[:, 150:300, 250:450] = photo768[:, 200:350, 350:550]
+    r = protector.inspect(_jpeg(crop, 90))
+    assert r.decoded is not None and r.decoded.message is not None
+    pm = r.decoded.presence
+    assert pm.shape == r.decoded.window.shape[-2:] and pm.shape == (400, 600)
+    inside = float(pm[170:280, 270:430].mean())
+    outside = float(torch.cat([pm[:130].flatten(), pm[320:].flatten()]).mean())
+    assert inside < 0.4 and outside > 0.8

@@ -251,6 +251,7 @@ MIN_PIXELS = 8_000_000
 
 
 def real_path(model: Protector, folder: str | Path, seed: int = 0, area: float = 0.40, long_side: int = 2048,
+              min_pixels: int = MIN_PIXELS,
               quality: int = 85, progress: bool = True) -> list[dict[str, object]]:
     """The path a large photo really takes (issue 7): protect at full resolution, crop
     to ``area`` of it (seeded), downscale to a ``long_side`` px long side, JPEG
@@ -263,7 +264,7 @@ def real_path(model: Protector, folder: str | Path, seed: int = 0, area: float =
     from .protection.frame import working_size
 
     rows: list[dict[str, object]] = []
-    paths = [p for p in list_images(folder) if math.prod(Image.open(p).size) >= MIN_PIXELS]
+    paths = [p for p in list_images(folder) if math.prod(Image.open(p).size) >= min_pixels]
     for pi, path in enumerate(tqdm(paths, desc="real path", disable=not progress)):
         rng = np.random.default_rng([seed, pi])
         im = Image.open(path).convert("RGB")

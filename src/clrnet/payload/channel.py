@@ -216,6 +216,34 @@ def demodulate(layout: Layout, lum: Tensor, y0: int, x0: int, rgb: Tensor | None
     return Soft(sums, counts, pilot, q)
 
 
+def presence_map(layout: Layout, q: Tensor, y0: int, x0: int, bits: Tensor, smooth: int = 8) -> Tensor:
+    """Where in a window the protection is intact (h, w), from the per-pixel products
+    ``q`` of ``demodulate`` and the coded ``bits`` the decoded payload implies: each
+    whole block's correlation times the sign it should have, averaged over
+    ``smooth`` x ``smooth`` blocks and divided by the same average of its magnitude,
+    relative to the window as a whole: about 1 where the protection is as strong as
+    on average, about 0 where it is missing (a pasted or repainted region)."""
+    h, w = q.shape
+    b = layout.block
+    oy, ox = (-y0) % b, (-x0) % b
+    hb, wb = (h - oy) // b, (w - ox) // b
+    if hb <= 0 or wb <= 0:
+        return torch.zeros(h, w)
+    roles, _ = block_grid(layout, y0, x0, h, w)
+    qb = q[oy:oy + hb * b, ox:ox + wb * b].reshape(hb, b, wb, b).sum((1, 3)).float()
+    rb = roles[oy:oy + hb * b:b, ox:ox + wb * b:b]
+    sign = torch.zeros(hb, wb)
+    sign[rb == -1] = 1.0
+    data = rb >= 0
+    sign[data] = bits[rb[data]].float() * 2 - 1
+    agree = box_mean((qb * sign)[None, None], smooth)[0, 0]
+    scale = box_mean((qb.abs() * sign.abs())[None, None], smooth)[0, 0].clamp_min(1e-12)
+    local = agree / scale
+    rel = (local / max(float(local.mean()), 1e-6)).clamp(0, 1)
+    up = F.interpolate(rel[None, None], size=(hb * b, wb * b), mode="bilinear", align_corners=False)[0, 0]
+    return F.pad(up[None, None], (ox, w - ox - wb * b, oy, h - oy - hb * b), mode="replicate")[0, 0]
+
+
 def _prominence(c: np.ndarray, iy: int, ix: int, guard: int = 2) -> float:
     """How far the peak c[iy, ix] stands above the rest of the surface, in robust
     standard deviations of the surface away from the peak (its own ±``guard``

@@ -89,7 +89,9 @@ class Decoded:
     window: Tensor  # (3, h, w) the fragment resampled onto the working grid
     origin: tuple[int, int]  # (y0, x0) of the window in the working frame
     verified: bool = False  # the pilots (and the payload if decoded) confirm the box
-    presence: Tensor = field(default_factory=lambda: torch.zeros(0))  # (h, w) local agreement
+    # (h, w) over the window: where the protection is intact (1) or missing (0); empty when
+    # the payload did not decode (the codeword it implies is what the window is checked against)
+    presence: Tensor = field(default_factory=lambda: torch.zeros(0))
 
 
 class Protector:
@@ -271,6 +273,9 @@ class Protector:
             bits = inner.decode(values.float(), p.coded * 8)
             message = ecc.unframe(channel.bits_to_bytes(bits), p)
             if message is not None:
+                # the codeword the payload implies: where the window agrees with it
+                coded = inner.encode(channel.bytes_to_bits(ecc.frame(message, p)), layout.n_bits)
+                presence = channel.presence_map(layout, soft.block_scores, y0, x0, coded)
                 try:
                     if p.message >= SIZE_FIELD_MIN:
                         tw, th = unpack_size(message, level)
@@ -287,7 +292,12 @@ class Protector:
         # reach a pilot statistic of 4-5 by chance; it cannot also pass the CRC)
         verified = soft.pilot >= self.cfg.pilot_presence and (prom >= self.cfg.pilot_prominence or
                                                               message is not None)
-        return Decoded(level, (fw, fh), refined, message, thumb, soft.pilot, win, (y0, x0), verified)
+        if message is None:
+            presence = torch.zeros(0)
+        elif presence.shape != win.shape[-2:]:  # the size field moved the frame: same pixels
+            presence = F.interpolate(presence[None, None], size=win.shape[-2:], mode="bilinear",
+                                     align_corners=False)[0, 0]
+        return Decoded(level, (fw, fh), refined, message, thumb, soft.pilot, win, (y0, x0), verified, presence)
 
     def scale_hypotheses(self, received: Tensor, hx: list[tuple[float, tuple[float, float]]],
                          hy: list[tuple[float, tuple[float, float]]], most: int = 5
