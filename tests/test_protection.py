@@ -125,6 +125,10 @@ def test_public_api_and_report_with_v2(tmp_path):
     d = found.to_dict()
     assert d["payload_decoded"] is True and d["box_pixels"] == [100, 50, 420, 400]
     assert found.recovered.size == (512, 512)
+    # presence: intact over the received part, nothing where it was cut away
+    pm = np.asarray(found.presence, dtype=np.float32) / 255
+    assert found.presence.size == (512, 512)
+    assert pm[60:390, 110:410].mean() > 0.8 and pm[:40].max() == 0 and pm[:, 430:].max() == 0
 
 
 def test_cli_round_trip_with_v2(tmp_path):
@@ -148,6 +152,7 @@ def test_cli_round_trip_with_v2(tmp_path):
     rep = json.loads((tmp_path / "rep" / "report.json").read_text())
     assert rep["cropped"] and rep["payload_decoded"]
     assert box_iou(tuple(rep["box"]), (150 / 600, 40 / 400, 1.0, 360 / 400)) > 0.95
+    assert Image.open(tmp_path / "rep" / "presence.png").size == Image.open(tmp_path / "rep" / "mask.png").size
 
 
 @pytest.mark.parametrize("size", [(768, 512), (512, 768), (300, 300), (2048, 1152)])

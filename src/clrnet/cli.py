@@ -57,7 +57,7 @@ def protect(
 @app.command()
 def inspect(
     image: Path = typer.Argument(..., help="Received (possibly cropped) photo."),
-    output: Path = typer.Option(..., "-o", "--output", help="Report folder (recovered.png, mask.png, overlay.png, report.json)."),
+    output: Path = typer.Option(..., "-o", "--output", help="Report folder (recovered.png, mask.png, overlay.png, report.json; presence.png with clrnet-v2)."),
     model: str = typer.Option("clrnet-small-128", "--model", "-m", help="Shipped model name or .safetensors file."),
     original_size: Optional[str] = typer.Option(None, "--original-size", help="Original WIDTHxHEIGHT if known; otherwise estimated."),
     force: bool = typer.Option(False, "--force", help="Write into a non-empty report folder."),
@@ -78,6 +78,8 @@ def inspect(
         save_atomic(found.recovered, output / "recovered.png")
         save_atomic(found.mask, output / "mask.png")
         save_atomic(found.overlay(), output / "overlay.png")
+        if found.presence is not None:
+            save_atomic(found.presence, output / "presence.png")
         write_text_atomic(found.to_json() + "\n", output / "report.json")
     except (ImageInputError, OutputExistsError, FileNotFoundError) as e:
         _fail(str(e))

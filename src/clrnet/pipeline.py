@@ -115,6 +115,9 @@ class Inspection:
     protected: bool | None = None  # False: no protection found (a never-protected photo)
     protection: float | None = None  # strength of the protection signal, where measurable
     payload: bool | None = None  # protection v2: the thumbnail payload was decoded (checksum held)
+    # protection v2, payload decoded: where the received part still carries the protection
+    # ("L", original frame; 255 intact, 0 missing or cut away): the ground for tamper maps
+    presence: Image.Image | None = None
 
     def overlay(self) -> Image.Image:
         """The recovered frame with the received fragment's box drawn on it."""
@@ -200,5 +203,10 @@ def _inspect_v2(m: Protector, rgb: Image.Image, received: Tensor, original_size:
     mask = Image.new("L", (ow, oh), 0)
     mask.paste(255, (left, top, right, bottom))
     payload = r.decoded is not None and r.decoded.message is not None
+    presence = None
+    if payload and r.decoded.presence.numel() and right > left and bottom > top:
+        pm = resize(r.decoded.presence[None, None], bottom - top, right - left)[0, 0].clamp(0, 1)
+        presence = Image.new("L", (ow, oh), 0)
+        presence.paste(Image.fromarray((pm.numpy() * 255).round().astype("uint8"), "L"), (left, top))
     return Inspection(r.cropped, r.score, r.box, (ow, oh), estimated, mask, tensor_to_pil(full),
-                      tensor_to_pil(r.recovered), rgb.size, m.name, r.protected, r.pilot, payload)
+                      tensor_to_pil(r.recovered), rgb.size, m.name, r.protected, r.pilot, payload, presence)
