@@ -220,17 +220,13 @@ def eval_(
         m = get_model(model)
         if isinstance(m, Protector):
             if real_path:
-                from .evaluation_v2 import real_path as run_path
+                from .evaluation_v2 import markdown_table, real_path as run_path
 
                 rows = run_path(m, data, seed)
                 if not rows:
                     _fail(f"{data}: no photos of 8 megapixels or more")
-                keys = list(rows[0])
-                typer.echo(f"### {data.name}: {m.name}, protect at full size, crop 40 %, 2048 px, JPEG 85\n")
-                typer.echo("| " + " | ".join(keys) + " |\n|" + "---|" * len(keys))
-                for r in rows:
-                    typer.echo("| " + " | ".join(f"{v:.3f}" if isinstance(v, float) else str(v)
-                                                 for v in r.values()) + " |")
+                typer.echo(markdown_table(
+                    rows, f"### {data.name}: {m.name}, protect at full size, crop 40 %, 2048 px, JPEG 85", 3))
                 return
             if capacity:
                 from .evaluation_v2 import capacity_table, format_capacity

@@ -237,14 +237,19 @@ def capacity_table(model: Protector, folder: str | Path, limit: int = 8, seed: i
     return rows
 
 
+def markdown_table(rows: list[dict[str, object]], title: str, digits: int = 2) -> str:
+    """Rows of one shape (dicts with the same keys) as a Markdown table under ``title``."""
+    keys = list(rows[0]) if rows else []
+    lines = [title, "", "| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    for r in rows:
+        lines.append("| " + " | ".join(f"{v:.{digits}f}" if isinstance(v, float) else str(v)
+                                       for v in r.values()) + " |")
+    return "\n".join(lines)
+
+
 def format_capacity(rows: list[dict[str, object]], photos: int, source: str) -> str:
     """The capacity table as Markdown."""
-    keys = list(rows[0]) if rows else []
-    lines = [f"### payload capacity: {photos} photos from {source}, share decoded at the true box", "",
-             "| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
-    for r in rows:
-        lines.append("| " + " | ".join(f"{v:.2f}" if isinstance(v, float) else str(v) for v in r.values()) + " |")
-    return "\n".join(lines)
+    return markdown_table(rows, f"### payload capacity: {photos} photos from {source}, share decoded at the true box")
 
 
 MIN_PIXELS = 8_000_000

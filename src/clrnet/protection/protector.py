@@ -454,8 +454,8 @@ def _inspect(self: Protector, received: Tensor, top: int = 3) -> Reading:
     hy = _top_hypotheses(cy[0], self.readout.hyps, top)
     boxes = sorted(((min(sx, sy), (ax[0], ay[0], ax[1], ay[1])) for sx, ax in hx for sy, ay in hy), reverse=True)
     _, h, w = received.shape
-    found: Decoded | None = None
     strength = boxes[0][0]
+
     def first_verified(cands: list[tuple[float, Box]]) -> tuple[Decoded | None, float]:
         for s, box in cands:
             implied = max(w / (box[2] - box[0]), h / (box[3] - box[1]))
