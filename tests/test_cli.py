@@ -124,12 +124,11 @@ def _bad_files(tmp: Path) -> dict[str, tuple[Path, str]]:
     files["decompression bomb"] = (tmp / "bomb.png", "too large")
     good.resize((20, 40)).save(tmp / "tiny.png")
     files["too small"] = (tmp / "tiny.png", "too small")
-    files["folder"] = (tmp, "is a folder")
     return files
 
 
 @pytest.mark.parametrize("kind", ["missing", "empty", "truncated", "not an image",
-                                  "decompression bomb", "too small", "folder"])
+                                  "decompression bomb", "too small"])
 @pytest.mark.parametrize("command", ["protect", "inspect"])
 def test_bad_inputs_fail_cleanly(tmp_path, tiny_model_path, kind, command):
     files = _bad_files(tmp_path)

@@ -31,56 +31,127 @@ def _parse_size(text: Optional[str]) -> Optional[tuple[int, int]]:
     return None
 
 
-@app.command()
-def protect(
-    image: Path = typer.Argument(..., help="Photo to protect."),
-    output: Path = typer.Option(..., "-o", "--output", help="Where to write the protected photo (PNG recommended)."),
-    model: str = typer.Option("clrnet-small-128", "--model", "-m", help="Shipped model name or .safetensors file."),
-    force: bool = typer.Option(False, "--force", help="Overwrite an existing output file."),
-) -> None:
-    """Write a protected copy of IMAGE: same size, visually identical."""
-    from .imageio import ImageInputError, OutputExistsError, check_writable, open_image, save_atomic
-    from .pipeline import protect as protect_image
+def _echo_warnings(warnings: list[str]) -> None:
+    for w in dict.fromkeys(warnings):
+        typer.echo(f"warning: {w}", err=True)
+
+
+def _finish_batch(results: list, verb: str, out: Path) -> None:
+    """Summary line, the failures one per line, exit code 1 if any failed."""
+    counts = {k: sum(r.status == k for r in results) for k in ("done", "skipped", "failed")}
+    _echo_warnings([w for r in results for w in r.warnings])
+    typer.echo(f"{verb} {counts['done']}, skipped {counts['skipped']} (output already there), "
+               f"failed {counts['failed']}; outputs in {out}/")
+    failed = [r for r in results if r.status == "failed"]
+    for r in failed:
+        typer.echo(f"failed: {r.error}", err=True)
+    if failed:
+        raise typer.Exit(1)
+
+
+def _batch_guard(run):
+    """Run a batch; input errors become one-line failures, Ctrl-C exits 130 after a note."""
+    from .files.inputs import InputPatternError
 
     try:
-        check_writable(output, [image], force)
-        photo = open_image(image)
-        result = protect_image(photo, model)
-        save_atomic(result, output)
-    except (ImageInputError, OutputExistsError, FileNotFoundError) as e:
+        return run()
+    except (InputPatternError, ValueError, FileNotFoundError) as e:
         _fail(str(e))
-    if output.suffix.lower() in (".jpg", ".jpeg"):
-        typer.echo("note: saved as JPEG; a lossless PNG keeps the protection strongest", err=True)
-    typer.echo(f"protected {image} -> {output} ({result.size[0]}x{result.size[1]})")
+    except KeyboardInterrupt:
+        typer.echo("interrupted: finished photos are kept; run the same command again to resume", err=True)
+        raise typer.Exit(130)
+
+
+INPUTS_HELP = "Photos: files, folders (--recursive: with subfolders) or quoted globs like 'shoot/*.jpg'."
+
+
+@app.command()
+def protect(
+    inputs: list[Path] = typer.Argument(..., metavar="INPUT...", help=INPUTS_HELP),
+    output: Path = typer.Option(..., "-o", "--output", help="Protected file (one INPUT file) or output folder."),
+    model: str = typer.Option("clrnet-small-128", "--model", "-m", help="Shipped model name or .safetensors file."),
+    force: bool = typer.Option(False, "--force", help="Overwrite existing outputs (never an input)."),
+    format: Optional[str] = typer.Option(None, "--format", "-f", help="jpeg, webp, png or tiff (default: the input's own)."),
+    quality: Optional[int] = typer.Option(None, "--quality", "-q", help="JPEG / WebP quality (default 95; WebP: lossless if the input is)."),
+    recursive: bool = typer.Option(False, "--recursive", "-r", help="Include subfolders of folder inputs."),
+    workers: int = typer.Option(1, "--workers", "-j", help="Threads that read and write photos in parallel."),
+) -> None:
+    """Write protected copies: same size, visually identical, metadata kept."""
+    from .files.formats import OutputFormat, choose_format, format_of_output, save_photo
+    from .files.imageio import ImageInputError, OutputExistsError, check_writable, read_photo
+    from .files.inputs import is_batch
+    from .pipeline import get_model, protect as protect_image
+
+    if workers < 1:
+        _fail(f"--workers {workers}: must be at least 1")
+    if is_batch(inputs) or output.is_dir() or not output.suffix:
+        from .batch import protect_many
+
+        def run() -> list:
+            m = get_model(model)
+            return list(protect_many(inputs, output, m, format=format, quality=quality, recursive=recursive,
+                                     force=force, workers=workers, progress=True))
+
+        _finish_batch(_batch_guard(run), "protected", output)
+        return
+    image = inputs[0]
+    try:
+        fmt: OutputFormat = choose_format(image, format, quality) if format else format_of_output(output, quality)
+        if format and output.suffix.lower() not in (fmt.suffix, ".jpeg" if fmt.name == "jpeg" else fmt.suffix):
+            raise ValueError(f"{output}: suffix does not match --format {fmt.name} (use {fmt.suffix})")
+        check_writable(output, [image], force)
+        photo = read_photo(image)
+        result = protect_image(photo.image, model)
+        _echo_warnings(save_photo(result, output, fmt, photo.metadata))
+    except (ImageInputError, OutputExistsError, FileNotFoundError, ValueError) as e:
+        _fail(str(e))
+    typer.echo(f"protected {image} -> {output} ({result.size[0]}x{result.size[1]}, {fmt.label})")
 
 
 @app.command()
 def inspect(
-    image: Path = typer.Argument(..., help="Received (possibly cropped) photo."),
-    output: Path = typer.Option(..., "-o", "--output", help="Report folder (recovered.png, mask.png, overlay.png, report.json; presence.png with clrnet-v2)."),
+    inputs: list[Path] = typer.Argument(..., metavar="INPUT...", help=INPUTS_HELP),
+    output: Path = typer.Option(..., "-o", "--output", help="Report folder (one INPUT file), or a folder of report "
+                                "folders plus results.jsonl and results.csv (several)."),
     model: str = typer.Option("clrnet-small-128", "--model", "-m", help="Shipped model name or .safetensors file."),
     original_size: Optional[str] = typer.Option(None, "--original-size", help="Original WIDTHxHEIGHT if known; otherwise estimated."),
-    force: bool = typer.Option(False, "--force", help="Write into a non-empty report folder."),
+    force: bool = typer.Option(False, "--force", help="Write into a non-empty report folder; redo finished photos."),
+    recursive: bool = typer.Option(False, "--recursive", "-r", help="Include subfolders of folder inputs."),
+    images: bool = typer.Option(True, "--images/--no-images", help="Batch: also write each photo's images, not only report.json."),
+    workers: int = typer.Option(1, "--workers", "-j", help="Threads that read and write photos in parallel."),
 ) -> None:
-    """Was IMAGE cropped from a protected photo? Where, and what was cut away?"""
-    from .imageio import (ImageInputError, OutputExistsError, open_image, save_atomic,
-                          write_text_atomic)
-    from .pipeline import inspect as inspect_image
+    """Was each photo cropped from a protected photo? Where, and what was cut away?"""
+    from .batch import write_report_folder
+    from .files.imageio import ImageInputError, OutputExistsError, open_image
+    from .files.inputs import is_batch
+    from .pipeline import get_model, inspect as inspect_image
 
     size = _parse_size(original_size)
+    if workers < 1:
+        _fail(f"--workers {workers}: must be at least 1")
+    if output.exists() and not output.is_dir():
+        _fail(f"{output}: exists and is not a folder")
+    if is_batch(inputs):
+        from .batch import RESULTS_CSV, RESULTS_JSONL, inspect_many
+
+        def run() -> list:
+            m = get_model(model)
+            return list(inspect_many(inputs, output, m, original_size=size, recursive=recursive, force=force,
+                                     images=images, workers=workers, progress=True))
+
+        results = _batch_guard(run)
+        cropped = sum(bool((r.report or {}).get("cropped")) for r in results)
+        typer.echo(f"{cropped} of {len(results)} photos called cropped; "
+                   f"{output / RESULTS_JSONL}, {output / RESULTS_CSV}")
+        _finish_batch(results, "inspected", output)
+        return
+    image = inputs[0]
     try:
-        if output.exists() and not output.is_dir():
-            raise OutputExistsError(f"{output}: exists and is not a folder")
         if output.is_dir() and any(output.iterdir()) and not force:
             raise OutputExistsError(f"{output}: folder is not empty (use --force to write into it)")
         photo = open_image(image)
         found = inspect_image(photo, model, original_size=size)
-        save_atomic(found.recovered, output / "recovered.png")
-        save_atomic(found.mask, output / "mask.png")
-        save_atomic(found.overlay(), output / "overlay.png")
-        if found.presence is not None:
-            save_atomic(found.presence, output / "presence.png")
-        write_text_atomic(found.to_json() + "\n", output / "report.json")
+        write_report_folder(found, output)
     except (ImageInputError, OutputExistsError, FileNotFoundError) as e:
         _fail(str(e))
     verdict = "CROPPED" if found.cropped else "not cropped"
@@ -193,6 +264,8 @@ def eval_(
     capacity: bool = typer.Option(False, "--capacity", help="clrnet-v2 only: the payload capacity table instead."),
     real_path: bool = typer.Option(False, "--real-path", help="clrnet-v2 only: photos of 8 MP or more through protect, "
                                    "crop 40 %, downscale to 2048 px, JPEG 85 instead."),
+    formats: bool = typer.Option(False, "--formats", help="How the protection survives each output format of "
+                                 "`protect` instead (whole photo, and crops + JPEG 80)."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Only the first N photos of --data."),
 ) -> None:
     """The papers' protocol: protect, crop in survival bins, attack for real, inspect; tables beside the paper's."""
@@ -218,6 +291,14 @@ def eval_(
         _fail(f"--size {size!r}: expected a side of at least 32 px or 'native'")
     try:
         m = get_model(model)
+        if formats:
+            from .evaluation_formats import format_table
+            from .evaluation_v2 import markdown_table
+
+            rows = format_table(m, data, 2 if quick else limit, seed)
+            typer.echo(markdown_table(rows, f"### {data.name}: {Path(model).name}, each output format of "
+                                            f"`protect`, {time.time() - t0:.0f} s", 3))
+            return
         if isinstance(m, Protector):
             if real_path:
                 from .evaluation_v2 import markdown_table, real_path as run_path

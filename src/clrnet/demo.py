@@ -12,7 +12,7 @@ from PIL import Image
 from .attacks import real
 from .data import pil_to_tensor
 from .geometry import box_iou, box_mask, resize
-from .imageio import save_atomic
+from .files.imageio import save_atomic
 from .metrics import psnr
 from .evaluation import inpaint_biharmonic
 from .evaluation_v2 import inpaint_telea

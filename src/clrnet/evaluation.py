@@ -262,7 +262,7 @@ def format_summary(summary: dict[str, tuple[float, float]], title: str) -> str:
 
 def write_rows(rows: list[Row], path: str | Path) -> None:
     """Per-sample results as CSV, written atomically."""
-    from .imageio import write_text_atomic
+    from .files.imageio import write_text_atomic
 
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=list(asdict(rows[0])))

@@ -21,7 +21,7 @@ from torch import Tensor
 
 from .data import pil_to_tensor, tensor_to_pil
 from .geometry import FULL_FRAME, Box, box_to_pixels, resize
-from .imageio import to_rgb
+from .files.imageio import to_rgb
 from .model import CLRNet, DEFAULT_MODEL, load_model
 from .networks import RulerReadout
 from .protection.protector import Protector

@@ -215,7 +215,7 @@ def write_report(ev: Evaluation, attacks: list[str], out: Path, title: str) -> s
     """Write report.md, results.csv, cells.csv, curves.png and figure.png into ``out``;
     return the Markdown."""
     from .evaluation import write_rows
-    from .imageio import write_text_atomic
+    from .files.imageio import write_text_atomic
 
     text = report_markdown(ev, attacks, title)
     write_text_atomic(text + "\n", out / "report.md")

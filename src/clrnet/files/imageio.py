@@ -11,10 +11,13 @@ from __future__ import annotations
 import os
 import tempfile
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .metadata import PhotoMetadata, metadata_of
 
 MIN_SIDE = 32
 MAX_PIXELS = 100_000_000  # refuse decompression bombs beyond 100 megapixels
@@ -44,8 +47,23 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
+@dataclass
+class Photo:
+    """A photo as read from a file: 8-bit RGB pixels (orientation applied) and its metadata."""
+
+    image: Image.Image
+    metadata: PhotoMetadata
+    path: Path
+
+
 def open_image(path: str | Path, min_side: int = MIN_SIDE) -> Image.Image:
     """Open a photo as 8-bit RGB, or raise ImageInputError naming the file and problem."""
+    return read_photo(path, min_side).image
+
+
+def read_photo(path: str | Path, min_side: int = MIN_SIDE) -> Photo:
+    """Open a photo as 8-bit RGB with its EXIF, XMP, IPTC and ICC profile, or raise
+    ImageInputError naming the file and the problem."""
     path = Path(path)
     if not path.exists():
         raise ImageInputError(f"{path}: no such file")
@@ -65,6 +83,7 @@ def open_image(path: str | Path, min_side: int = MIN_SIDE) -> Image.Image:
                         raise ImageInputError(
                             f"{path}: image too large ({w}x{h} = {w * h:,} pixels; limit {MAX_PIXELS:,})")
                     im.load()
+                    meta = metadata_of(im)
                     im = ImageOps.exif_transpose(im)
                     rgb = to_rgb(im)
             finally:
@@ -80,7 +99,7 @@ def open_image(path: str | Path, min_side: int = MIN_SIDE) -> Image.Image:
     w, h = rgb.size
     if min(w, h) < min_side:
         raise ImageInputError(f"{path}: image too small ({w}x{h}); need at least {min_side} px on each side")
-    return rgb
+    return Photo(rgb, meta, path)
 
 
 def check_writable(target: str | Path, inputs: list[str | Path] = (), force: bool = False) -> Path:

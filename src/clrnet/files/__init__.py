@@ -1,0 +1,1 @@
+"""Files: reading users' photos safely, their metadata, the output formats, and batches of inputs."""
