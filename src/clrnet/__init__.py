@@ -4,12 +4,18 @@
 >>> protected = clrnet.protect(photo)          # PIL image in, PIL image out
 >>> found = clrnet.inspect(received)           # was it cropped, where, what was cut away
 >>> found.cropped, found.score, found.box
+>>> for r in clrnet.protect_many(["shoot/"], "protected/"):   # folders, globs; metadata kept
+...     print(r.source, r.status)
 """
 
+from .batch import BatchResult, inspect_many, protect_file, protect_many
 from .config import ModelConfig, load_config
+from .files.formats import OutputFormat
+from .files.imageio import ImageInputError, Photo, read_photo
 from .model import CLRNet, available_models, load_model
 from .pipeline import Inspection, inspect, protect
 
-__all__ = ["CLRNet", "Inspection", "ModelConfig", "available_models", "inspect", "load_config",
-           "load_model", "protect"]
+__all__ = ["BatchResult", "CLRNet", "ImageInputError", "Inspection", "ModelConfig", "OutputFormat", "Photo",
+           "available_models", "inspect", "inspect_many", "load_config", "load_model", "protect", "protect_file",
+           "protect_many", "read_photo"]
 __version__ = "0.1.0"

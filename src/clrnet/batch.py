@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, TypeVar
 
+from PIL import Image
+
 from .files.formats import INPUT_SUFFIXES, OutputFormat, choose_format, save_photo
 from .files.imageio import Photo, read_photo, save_atomic, write_text_atomic
 from .files.inputs import InputPhoto, expand_inputs
@@ -49,60 +51,80 @@ T = TypeVar("T")
 L = TypeVar("L")
 
 
-def _message(item: InputPhoto, e: BaseException) -> str:
+def _message(source: Path, e: BaseException) -> str:
+    """A one-line failure naming the file."""
     text = str(e)
-    if str(item.path) in text:
+    if str(source) in text:
         return text
-    return f"{item.path}: {type(e).__name__}: {text}" if not isinstance(e, (OSError, ValueError)) else f"{item.path}: {text}"
+    kind = "" if isinstance(e, (OSError, ValueError)) else f"{type(e).__name__}: "
+    return f"{source}: {kind}{text}"
 
 
-def _run(items: list[InputPhoto], todo: Callable[[InputPhoto], BatchResult | None], load: Callable[[InputPhoto], L],
-         compute: Callable[[InputPhoto, L], T], save: Callable[[InputPhoto, T], BatchResult],
-         workers: int) -> Iterator[BatchResult]:
+@dataclass(frozen=True)
+class ProtectJob:
+    """One photo to protect: where from, where to, in which format."""
+
+    source: Path
+    target: Path
+    format: OutputFormat
+
+
+@dataclass(frozen=True)
+class InspectJob:
+    """One photo to inspect, and its report folder (None: write nothing)."""
+
+    source: Path
+    folder: Path | None
+
+
+Job = TypeVar("Job", ProtectJob, InspectJob)
+
+
+def _run(plan: list[Job | BatchResult], load: Callable[[Job], L], compute: Callable[[Job, L], T],
+         save: Callable[[Job, T], BatchResult], workers: int) -> Iterator[BatchResult]:
     """load (threads) -> compute (this thread) -> save (threads), in input order.
 
-    ``todo`` returns a result for a photo to skip (or refuse) without loading it.
+    A plan entry that is already a result (skipped, refused) passes straight through.
     """
-    def guarded(item: InputPhoto, fn: Callable[[], BatchResult], spent: float = 0.0) -> BatchResult:
+    def guarded(job: Job, fn: Callable[[], BatchResult], spent: float = 0.0) -> BatchResult:
         t0 = time.perf_counter()
         try:
             res = fn()
         except Exception as e:  # one photo's failure must not stop the batch
-            res = BatchResult(item.path, None, "failed", _message(item, e))
+            res = BatchResult(job.source, None, "failed", _message(job.source, e))
         res.seconds += spent + time.perf_counter() - t0
         return res
 
     if workers <= 1:
-        for item in items:
-            res = todo(item)
-            yield res if res is not None else guarded(item, lambda: save(item, compute(item, load(item))))
+        for job in plan:
+            yield job if isinstance(job, BatchResult) else \
+                guarded(job, lambda j=job: save(j, compute(j, load(j))))
         return
     with ThreadPoolExecutor(workers) as pool:
-        loads: deque[tuple[InputPhoto, Future | BatchResult]] = deque()
+        loads: deque[tuple[Job | BatchResult, Future | None]] = deque()
         saves: deque[Future | BatchResult] = deque()
-        queue = iter(items)
+        queue = iter(plan)
 
         def feed() -> None:
-            item = next(queue, None)
-            if item is not None:
-                res = todo(item)
-                loads.append((item, res if res is not None else pool.submit(load, item)))
+            job = next(queue, None)
+            if job is not None:
+                loads.append((job, None if isinstance(job, BatchResult) else pool.submit(load, job)))
 
         for _ in range(2 * workers):
             feed()
         while loads:
-            item, pending = loads.popleft()
+            job, pending = loads.popleft()
             feed()
-            if isinstance(pending, BatchResult):
-                saves.append(pending)
+            if isinstance(job, BatchResult) or pending is None:
+                saves.append(job)  # type: ignore[arg-type]
             else:
                 t0 = time.perf_counter()
                 try:
-                    value = compute(item, pending.result())
+                    value = compute(job, pending.result())
                 except Exception as e:
-                    saves.append(BatchResult(item.path, None, "failed", _message(item, e)))
+                    saves.append(BatchResult(job.source, None, "failed", _message(job.source, e)))
                 else:
-                    saves.append(pool.submit(guarded, item, lambda i=item, v=value: save(i, v),
+                    saves.append(pool.submit(guarded, job, lambda j=job, v=value: save(j, v),
                                              time.perf_counter() - t0))
             while saves and (isinstance(saves[0], BatchResult) or saves[0].done() or len(saves) > workers):
                 head = saves.popleft()
@@ -154,6 +176,44 @@ def protect_file(source: str | Path, target: str | Path, model: Model | str | No
     return save_photo(protect(photo.image, model), target, fmt, photo.metadata)
 
 
+def plan_protect(inputs: Iterable[str | Path], out_dir: str | Path, *, format: str | None = None,
+                 quality: int | None = None, recursive: bool = False,
+                 force: bool = False) -> list[ProtectJob | BatchResult]:
+    """What a protect batch will do, in input order: a job per photo to protect, a
+    result for each photo skipped (output there) or refused (name clash, own input)."""
+    out = Path(out_dir)
+    items = expand_inputs(inputs, recursive)
+    formats = {it.path: choose_format(it.path, format, quality) for it in items}
+    clashes = _check_names(items, lambda it: protected_name(it, formats[it.path]))
+    plan: list[ProtectJob | BatchResult] = []
+    for it in items:
+        dst = out / protected_name(it, formats[it.path])
+        if it.path in clashes:
+            plan.append(BatchResult(it.path, None, "failed", clashes[it.path]))
+        elif dst.exists() and dst.resolve() == it.path.resolve():
+            plan.append(BatchResult(it.path, None, "failed", f"{dst}: refusing to overwrite the input"))
+        elif dst.exists() and not force:
+            plan.append(BatchResult(it.path, dst, "skipped"))
+        else:
+            plan.append(ProtectJob(it.path, dst, formats[it.path]))
+    return plan
+
+
+def _protect_save(job: ProtectJob, value: tuple[Photo, Image.Image]) -> BatchResult:
+    photo, image = value
+    warnings = save_photo(image, job.target, job.format, photo.metadata)
+    return BatchResult(job.source, job.target, "done", warnings=warnings)
+
+
+def run_protect_job(job: ProtectJob, model: Model) -> BatchResult:
+    """Read, protect and write one photo (the unit a Ray worker runs)."""
+    try:
+        photo = read_photo(job.source)
+        return _protect_save(job, (photo, protect(photo.image, model)))
+    except Exception as e:
+        return BatchResult(job.source, None, "failed", _message(job.source, e))
+
+
 def protect_many(inputs: Iterable[str | Path], out_dir: str | Path, model: Model | str | None = None, *,
                  format: str | None = None, quality: int | None = None, recursive: bool = False,
                  force: bool = False, workers: int = 1, progress: bool = False) -> Iterator[BatchResult]:
@@ -162,36 +222,10 @@ def protect_many(inputs: Iterable[str | Path], out_dir: str | Path, model: Model
     Output names follow the inputs (folder structure kept); the format follows
     each input unless ``format`` / ``quality`` say otherwise; metadata is kept.
     """
-    out = Path(out_dir)
-    items = expand_inputs(inputs, recursive)
+    plan = plan_protect(inputs, out_dir, format=format, quality=quality, recursive=recursive, force=force)
     m = get_model(model)
-    formats = {it.path: choose_format(it.path, format, quality) for it in items}
-    clashes = _check_names(items, lambda it: protected_name(it, formats[it.path]))
-
-    def target(it: InputPhoto) -> Path:
-        return out / protected_name(it, formats[it.path])
-
-    def todo(it: InputPhoto) -> BatchResult | None:
-        if it.path in clashes:
-            return BatchResult(it.path, None, "failed", clashes[it.path])
-        dst = target(it)
-        if dst.exists() and dst.resolve() == it.path.resolve():
-            return BatchResult(it.path, None, "failed", f"{dst}: refusing to overwrite the input")
-        if dst.exists() and not force:
-            return BatchResult(it.path, dst, "skipped")
-        return None
-
-    def compute(it: InputPhoto, photo: Photo) -> tuple[Photo, object]:
-        return photo, protect(photo.image, m)
-
-    def save(it: InputPhoto, value: tuple[Photo, object]) -> BatchResult:
-        photo, image = value
-        dst = target(it)
-        warnings = save_photo(image, dst, formats[it.path], photo.metadata)  # type: ignore[arg-type]
-        return BatchResult(it.path, dst, "done", warnings=warnings)
-
-    yield from _progress(_run(items, todo, lambda it: read_photo(it.path), compute, save, workers),
-                         len(items), "protecting", progress)
+    yield from _progress(_run(plan, lambda j: read_photo(j.source), lambda j, p: (p, protect(p.image, m)),
+                              _protect_save, workers), len(plan), "protecting", progress)
 
 
 def write_report_folder(found: Inspection, folder: str | Path, images: bool = True) -> Path:
@@ -207,48 +241,64 @@ def write_report_folder(found: Inspection, folder: str | Path, images: bool = Tr
     return write_text_atomic(found.to_json() + "\n", folder / REPORT_FILE)
 
 
+def plan_inspect(inputs: Iterable[str | Path], out_dir: str | Path | None = None, *, recursive: bool = False,
+                 force: bool = False) -> list[InspectJob | BatchResult]:
+    """What an inspect batch will do, in input order (finished reports are read back)."""
+    out = Path(out_dir) if out_dir is not None else None
+    items = expand_inputs(inputs, recursive)
+    clashes = _check_names(items, lambda it: it.relative)
+    plan: list[InspectJob | BatchResult] = []
+    for it in items:
+        folder = out / it.relative if out is not None else None
+        if it.path in clashes:
+            plan.append(BatchResult(it.path, None, "failed", clashes[it.path]))
+            continue
+        if folder is not None and not force and (folder / REPORT_FILE).is_file():
+            try:
+                plan.append(BatchResult(it.path, folder, "skipped",
+                                        report=json.loads((folder / REPORT_FILE).read_text())))
+                continue
+            except (OSError, ValueError):
+                pass  # an unreadable report is redone
+        plan.append(InspectJob(it.path, folder))
+    return plan
+
+
+def _inspect_save(job: InspectJob, found: Inspection, images: bool = True) -> BatchResult:
+    if job.folder is not None:
+        write_report_folder(found, job.folder, images)
+    return BatchResult(job.source, job.folder, "done", report=found.to_dict(), inspection=found)
+
+
+def run_inspect_job(job: InspectJob, model: Model, original_size: tuple[int, int] | None = None,
+                    images: bool = True) -> BatchResult:
+    """Read, inspect and write one photo's report (the unit a Ray worker runs)."""
+    try:
+        found = inspect(read_photo(job.source).image, model, original_size=original_size)
+        return _inspect_save(job, found, images)
+    except Exception as e:
+        return BatchResult(job.source, None, "failed", _message(job.source, e))
+
+
 def inspect_many(inputs: Iterable[str | Path], out_dir: str | Path | None = None, model: Model | str | None = None,
                  *, original_size: tuple[int, int] | None = None, recursive: bool = False, force: bool = False,
                  images: bool = True, workers: int = 1, progress: bool = False) -> Iterator[BatchResult]:
     """Inspect every photo of ``inputs``; with ``out_dir``, a report folder per photo
     (``out_dir / <relative name>/``) and, when the generator is exhausted or closed,
-    ``results.jsonl`` and ``results.csv`` for every photo of ``inputs``."""
-    out = Path(out_dir) if out_dir is not None else None
-    items = expand_inputs(inputs, recursive)
+    ``results.jsonl`` and ``results.csv`` for the photos it went through."""
+    plan = plan_inspect(inputs, out_dir, recursive=recursive, force=force)
     m = get_model(model)
-    clashes = _check_names(items, lambda it: it.relative)
     done: list[BatchResult] = []
-
-    def todo(it: InputPhoto) -> BatchResult | None:
-        if it.path in clashes:
-            return BatchResult(it.path, None, "failed", clashes[it.path])
-        if out is not None and not force and (out / it.relative / REPORT_FILE).is_file():
-            folder = out / it.relative
-            try:
-                report = json.loads((folder / REPORT_FILE).read_text())
-            except (OSError, ValueError):
-                return None
-            return BatchResult(it.path, folder, "skipped", report=report)
-        return None
-
-    def compute(it: InputPhoto, photo: Photo) -> Inspection:
-        return inspect(photo.image, m, original_size=original_size)
-
-    def save(it: InputPhoto, found: Inspection) -> BatchResult:
-        folder = None
-        if out is not None:
-            folder = out / it.relative
-            write_report_folder(found, folder, images)
-        return BatchResult(it.path, folder, "done", report=found.to_dict(), inspection=found)
-
     try:
-        for res in _progress(_run(items, todo, lambda it: read_photo(it.path), compute, save, workers),
-                             len(items), "inspecting", progress):
+        for res in _progress(_run(plan, lambda j: read_photo(j.source),
+                                  lambda j, p: inspect(p.image, m, original_size=original_size),
+                                  lambda j, f: _inspect_save(j, f, images), workers),
+                             len(plan), "inspecting", progress):
             done.append(res)
             yield res
     finally:
-        if out is not None and done:
-            write_results(done, out)
+        if out_dir is not None and done:
+            write_results(done, Path(out_dir))
 
 
 def result_row(res: BatchResult, out: Path | None = None) -> dict[str, object]:

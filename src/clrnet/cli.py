@@ -62,6 +62,18 @@ def _batch_guard(run):
         raise typer.Exit(130)
 
 
+def _check_engine(engine: str, address: Optional[str]) -> None:
+    if engine not in ("plain", "ray"):
+        _fail(f"--engine {engine!r}: choose plain or ray")
+    if address and engine != "ray":
+        _fail("--address joins a Ray cluster: use it with --engine ray")
+    if engine == "ray":
+        try:
+            import ray.data  # noqa: F401
+        except ImportError:
+            _fail("--engine ray needs Ray Data: pip install 'clrnet[scale]'")
+
+
 INPUTS_HELP = "Photos: files, folders (--recursive: with subfolders) or quoted globs like 'shoot/*.jpg'."
 
 
@@ -75,6 +87,9 @@ def protect(
     quality: Optional[int] = typer.Option(None, "--quality", "-q", help="JPEG / WebP quality (default 95; WebP: lossless if the input is)."),
     recursive: bool = typer.Option(False, "--recursive", "-r", help="Include subfolders of folder inputs."),
     workers: int = typer.Option(1, "--workers", "-j", help="Threads that read and write photos in parallel."),
+    engine: str = typer.Option("plain", "--engine", help="plain (this process) or ray (Ray Data; extra: scale)."),
+    address: Optional[str] = typer.Option(None, "--address", help="--engine ray: the Ray cluster to join "
+                                          "(default: start Ray on this machine)."),
 ) -> None:
     """Write protected copies: same size, visually identical, metadata kept."""
     from .files.formats import OutputFormat, choose_format, format_of_output, save_photo
@@ -84,10 +99,16 @@ def protect(
 
     if workers < 1:
         _fail(f"--workers {workers}: must be at least 1")
-    if is_batch(inputs) or output.is_dir() or not output.suffix:
+    _check_engine(engine, address)
+    if is_batch(inputs) or output.is_dir() or not output.suffix or engine == "ray":
         from .batch import protect_many
 
         def run() -> list:
+            if engine == "ray":
+                from .scale.ray_engine import protect_ray
+
+                return protect_ray(inputs, output, model, format=format, quality=quality, recursive=recursive,
+                                   force=force, address=address)
             m = get_model(model)
             return list(protect_many(inputs, output, m, format=format, quality=quality, recursive=recursive,
                                      force=force, workers=workers, progress=True))
@@ -119,6 +140,9 @@ def inspect(
     recursive: bool = typer.Option(False, "--recursive", "-r", help="Include subfolders of folder inputs."),
     images: bool = typer.Option(True, "--images/--no-images", help="Batch: also write each photo's images, not only report.json."),
     workers: int = typer.Option(1, "--workers", "-j", help="Threads that read and write photos in parallel."),
+    engine: str = typer.Option("plain", "--engine", help="plain (this process) or ray (Ray Data; extra: scale)."),
+    address: Optional[str] = typer.Option(None, "--address", help="--engine ray: the Ray cluster to join "
+                                          "(default: start Ray on this machine)."),
 ) -> None:
     """Was each photo cropped from a protected photo? Where, and what was cut away?"""
     from .batch import write_report_folder
@@ -131,10 +155,16 @@ def inspect(
         _fail(f"--workers {workers}: must be at least 1")
     if output.exists() and not output.is_dir():
         _fail(f"{output}: exists and is not a folder")
-    if is_batch(inputs):
+    _check_engine(engine, address)
+    if is_batch(inputs) or engine == "ray":
         from .batch import RESULTS_CSV, RESULTS_JSONL, inspect_many
 
         def run() -> list:
+            if engine == "ray":
+                from .scale.ray_engine import inspect_ray
+
+                return inspect_ray(inputs, output, model, original_size=size, recursive=recursive, force=force,
+                                   images=images, address=address)
             m = get_model(model)
             return list(inspect_many(inputs, output, m, original_size=size, recursive=recursive, force=force,
                                      images=images, workers=workers, progress=True))
@@ -347,6 +377,30 @@ def _eval_v2(m, data: Path, attacks: list[str], size: str, crops: int, seed: int
         for k, v in summary_v2(rows, per):
             typer.echo(f"| {k} | {v} |")
         typer.echo("")
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (0.0.0.0: every interface)."),
+    port: int = typer.Option(8000, "--port", help="Port to listen on."),
+    model: str = typer.Option("clrnet-small-128", "--model", "-m", help="Shipped model name or .safetensors file."),
+    max_upload_mb: float = typer.Option(50, "--max-upload-mb", help="Largest upload accepted, in MB."),
+) -> None:
+    """A web page to protect and inspect photos, and its JSON API (/api/protect, /api/inspect, /docs)."""
+    try:
+        import uvicorn
+
+        from .web.app import create_app
+    except ImportError as e:
+        _fail(f"the web page needs the web extra: pip install 'clrnet[web]' ({e.name} is missing)")
+    if not 0 < port < 65536 or max_upload_mb <= 0:
+        _fail(f"--port {port} / --max-upload-mb {max_upload_mb}: expected a port 1-65535 and a positive limit")
+    try:
+        application = create_app(model, max_upload_mb)
+    except (FileNotFoundError, ValueError) as e:
+        _fail(str(e))
+    typer.echo(f"clrnet: open http://{host}:{port}/ (API docs at /docs); Ctrl-C stops")
+    uvicorn.run(application, host=host, port=port, log_level="warning")
 
 
 @app.command()

@@ -1,0 +1,1 @@
+"""Scale: batches on Ray Data (``--engine ray``, extra ``scale``) and distributed training."""

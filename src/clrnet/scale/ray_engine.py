@@ -1,0 +1,144 @@
+"""Batch protect / inspect on Ray Data (``--engine ray``): the same jobs as the plain loop.
+
+The driver plans the batch exactly as :func:`clrnet.batch.plan_protect` /
+:func:`clrnet.batch.plan_inspect` do (names, formats, skips, refusals), so a rerun
+skips finished outputs on either engine. The jobs become a Ray dataset of rows;
+``map_batches`` hands them to a callable class that loads the model once per
+worker and runs :func:`run_protect_job` / :func:`run_inspect_job`, the very
+functions of the plain path. Workers read the photo files themselves with
+:func:`clrnet.read_photo` (Ray's own image reader drops EXIF, XMP, IPTC and ICC)
+and write outputs atomically, so both engines write the same bytes. Without an
+address Ray starts on this machine; with one it joins that cluster (the output
+folder must then be one every node sees, e.g. a shared file system).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from ..batch import (BatchResult, InspectJob, ProtectJob, plan_inspect, plan_protect, run_inspect_job,
+                     run_protect_job, write_results)
+from ..files.formats import OutputFormat
+
+
+def start_ray(address: str | None = None, num_cpus: int | None = None) -> None:
+    """Join the cluster at ``address``, or start Ray on this machine."""
+    import logging
+
+    import ray
+
+    if ray.is_initialized():
+        return
+    common = dict(runtime_env={"env_vars": {"TQDM_DISABLE": "1"}}, log_to_driver=False, logging_level=logging.WARNING)
+    if address:
+        ray.init(address=address, **common)
+    else:
+        ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, **common)
+
+
+def _result_columns(results: list[BatchResult]) -> dict[str, np.ndarray]:
+    return {"source": np.array([str(r.source) for r in results], dtype=object),
+            "output": np.array(["" if r.output is None else str(r.output) for r in results], dtype=object),
+            "status": np.array([r.status for r in results], dtype=object),
+            "error": np.array([r.error or "" for r in results], dtype=object),
+            "warnings": np.array([json.dumps(r.warnings) for r in results], dtype=object),
+            "report": np.array([json.dumps(r.report) for r in results], dtype=object),
+            "seconds": np.array([r.seconds for r in results])}
+
+
+class ProtectWorker:
+    """A Ray Data worker: the model loads once, then batch after batch of protect jobs."""
+
+    def __init__(self, model: str, threads: int = 1) -> None:
+        import torch
+
+        from ..pipeline import get_model
+
+        torch.set_num_threads(threads)
+        self.model = get_model(model)
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        jobs = [ProtectJob(Path(s), Path(t), OutputFormat(f, None if q < 0 else int(q)))
+                for s, t, f, q in zip(batch["source"], batch["target"], batch["format"], batch["quality"])]
+        return _result_columns([run_protect_job(j, self.model) for j in jobs])
+
+
+class InspectWorker:
+    """A Ray Data worker: the model loads once, then batch after batch of inspect jobs."""
+
+    def __init__(self, model: str, original_size: tuple[int, int] | None, images: bool, threads: int = 1) -> None:
+        import torch
+
+        from ..pipeline import get_model
+
+        torch.set_num_threads(threads)
+        self.model = get_model(model)
+        self.original_size, self.images = original_size, images
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        results = [run_inspect_job(InspectJob(Path(s), Path(f) if f else None), self.model, self.original_size,
+                                   self.images) for s, f in zip(batch["source"], batch["folder"])]
+        return _result_columns(results)
+
+
+def _collect(plan: list, rows: list[dict]) -> list[BatchResult]:
+    """Results in input order: the plan's own results, and the workers' rows."""
+    by_source = {}
+    for r in rows:
+        report = json.loads(r["report"])
+        by_source[r["source"]] = BatchResult(Path(r["source"]), Path(r["output"]) if r["output"] else None,
+                                             r["status"], r["error"] or None, json.loads(r["warnings"]),
+                                             report, None, float(r["seconds"]))
+    return [p if isinstance(p, BatchResult) else by_source[str(p.source)] for p in plan]
+
+
+def _run(jobs: list, columns: dict[str, list], worker: type, kwargs: dict, concurrency: int | None,
+         batch_size: int) -> list[dict]:
+    import ray
+
+    if not jobs:
+        return []
+    n = concurrency or max(1, int(ray.available_resources().get("CPU", 1)))
+    # the rows are built on the driver, in blocks of about one batch: no task needs a CPU the
+    # workers (one per CPU) hold
+    ds = ray.data.from_items([dict(zip(columns, vals)) for vals in zip(*columns.values())],
+                             override_num_blocks=min(len(jobs), max(n, -(-len(jobs) // batch_size))))
+    out = ds.map_batches(worker, fn_constructor_kwargs=kwargs, batch_size=batch_size, batch_format="numpy",
+                         concurrency=n, num_cpus=1)
+    return out.take_all()
+
+
+def protect_ray(inputs: Iterable[str | Path], out_dir: str | Path, model: str, *, format: str | None = None,
+                quality: int | None = None, recursive: bool = False, force: bool = False,
+                address: str | None = None, concurrency: int | None = None,
+                batch_size: int = 4) -> list[BatchResult]:
+    """``protect_many`` on Ray Data: same plan, same outputs, one model per worker."""
+    plan = plan_protect(inputs, out_dir, format=format, quality=quality, recursive=recursive, force=force)
+    jobs = [p for p in plan if isinstance(p, ProtectJob)]
+    start_ray(address)
+    cols = {"source": [str(j.source) for j in jobs], "target": [str(j.target) for j in jobs],
+            "format": [j.format.name for j in jobs], "quality": [-1 if j.format.quality is None else j.format.quality
+                                                                 for j in jobs]}
+    return _collect(plan, _run(jobs, cols, ProtectWorker, {"model": model}, concurrency, batch_size))
+
+
+def inspect_ray(inputs: Iterable[str | Path], out_dir: str | Path | None, model: str, *,
+                original_size: tuple[int, int] | None = None, recursive: bool = False, force: bool = False,
+                images: bool = True, address: str | None = None, concurrency: int | None = None,
+                batch_size: int = 4) -> list[BatchResult]:
+    """``inspect_many`` on Ray Data; writes results.jsonl / results.csv like the plain path."""
+    plan = plan_inspect(inputs, out_dir, recursive=recursive, force=force)
+    jobs = [p for p in plan if isinstance(p, InspectJob)]
+    start_ray(address)
+    cols = {"source": [str(j.source) for j in jobs], "folder": ["" if j.folder is None else str(j.folder)
+                                                                for j in jobs]}
+    kwargs = {"model": model, "original_size": original_size, "images": images}
+    results = _collect(plan, _run(jobs, cols, InspectWorker, kwargs, concurrency, batch_size))
+    if out_dir is not None and results:
+        write_results(results, Path(out_dir))
+    return results

@@ -1,0 +1,1 @@
+"""The web page and JSON API (``clrnet serve``); needs the ``web`` extra (FastAPI, uvicorn)."""
