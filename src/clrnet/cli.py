@@ -204,23 +204,38 @@ def train(
     data: Optional[Path] = typer.Option(None, "--data", help="Dataset root with train/ and val/ (default: $CLRNET_DATA or ../shared/datasets)."),
     run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Checkpoints, log.csv, best.safetensors (default: runs/<name>)."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Train until this step (default: the config's)."),
+    nproc: int = typer.Option(1, "--nproc", help="Data-parallel processes on this machine (runs torchrun; "
+                              "refine configs). Global batch = batch_size x nproc."),
 ) -> None:
     """Train (or resume training) a model; logs to RUN_DIR/log.csv."""
     from .config import load_config
+    from .scale.distributed import close_world, init_world
     from .training import Trainer
 
     refine_cfg = _refine_config(config)
+    if nproc < 1:
+        _fail(f"--nproc {nproc}: must be at least 1")
+    if nproc > 1:
+        if refine_cfg is None:
+            _fail("--nproc > 1: data-parallel training is implemented for the reconstruction network "
+                  "(configs of kind: refine, e.g. --config refine-ddp)")
+        _torchrun(nproc, config, data, run_dir, steps)
+        return
     if refine_cfg is not None:
         from .reconstruction.train_refine import train_refine
 
+        world = init_world()
         rd = run_dir or Path("runs") / refine_cfg.name
-        if (rd / "last.pt").is_file():
+        if (rd / "last.pt").is_file() and world.main:
             typer.echo(f"resuming {rd}")
         try:
-            best = train_refine(refine_cfg, rd, data, steps)
-        except FileNotFoundError as e:
-            _fail(f"{e} (set --data or $CLRNET_DATA)")
-        typer.echo(f"done: {best} (best on validation), {rd}/last.safetensors")
+            best = train_refine(refine_cfg, rd, data, steps, world=world)
+        except (FileNotFoundError, ValueError) as e:
+            _fail(f"{e} (set --data or $CLRNET_DATA)" if isinstance(e, FileNotFoundError) else str(e))
+        finally:
+            close_world(world)
+        if world.main:
+            typer.echo(f"done: {best} (best on validation), {rd}/last.safetensors")
         return
 
     try:
@@ -236,6 +251,21 @@ def train(
         typer.echo(f"resuming {rd} from step {trainer.state.step}")
     trainer.fit(steps)
     typer.echo(f"done: {rd}/best.safetensors (best on validation), {rd}/last.safetensors")
+
+
+def _torchrun(nproc: int, config: str, data: Optional[Path], run_dir: Optional[Path], steps: Optional[int]) -> None:
+    """``clrnet train --nproc N``: the same command under torchrun on this machine."""
+    import subprocess
+
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+           "-m", "clrnet.train", "--config", config]
+    for flag, value in (("--data", data), ("--run-dir", run_dir), ("--steps", steps)):
+        if value is not None:
+            cmd += [flag, str(value)]
+    typer.echo("running: " + " ".join(cmd[2:]))
+    code = subprocess.call(cmd)
+    if code:
+        raise typer.Exit(code)
 
 
 def _refine_config(config: str):

@@ -92,9 +92,11 @@ class PhotoBank:
                 im = im.resize((max(short, round(w * s)), max(short, round(h * s))),
                                Image.Resampling.BICUBIC if s > 1 else Image.Resampling.LANCZOS)
                 self.images.append(torch.from_numpy(np.asarray(im).copy()).permute(2, 0, 1))
-        if cache_file is not None:
+        if cache_file is not None:  # atomically: other processes may read it next
             cache_file.parent.mkdir(parents=True, exist_ok=True)
-            torch.save(self.images, cache_file)
+            tmp = cache_file.with_name(f".{cache_file.name}.{os.getpid()}.tmp")
+            torch.save(self.images, tmp)
+            os.replace(tmp, cache_file)
 
     def __len__(self) -> int:
         return len(self.images)

@@ -9,14 +9,24 @@ loss is the mean squared error over the cut-away part (PSNR is what we
 report). Resumable: ``RUN_DIR/last.pt`` holds the model, optimiser, step and
 random state; ``RUN_DIR/log.csv`` the losses and validation PSNR;
 ``RUN_DIR/best.safetensors`` the best model on ``val/``.
+
+Sampling: with ``sampling: per_sample`` sample j of step s is drawn from its own
+generator seeded (seed, s, j), so N processes (``torchrun``, each taking its
+slice of the global batch of ``batch_size x N``) see exactly the samples one
+process with the N-fold batch sees, and the loss is normalised by the global
+cut-away area: the two train the same weights. ``sampling: stream`` (one
+generator for the whole run) is how the shipped weights were made, and stays
+for reproducing them; it runs in one process only.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import os
 import time
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -29,6 +39,7 @@ from ..data import PhotoBank, default_data_root, list_images, pil_to_tensor, ten
 from ..geometry import FULL_FRAME, box_mask, sample_crop_box
 from ..payload import codec
 from .paint import paint, upsample
+from ..scale.distributed import World
 from .refine import PROCESS_SIDE, RefineNet, coarseness_of
 
 # message bytes of the channel's working levels 256 ... 2048, less the 4-byte frame size
@@ -47,6 +58,7 @@ class RefineConfig(BaseModel):
     checkpoint_every: int = 250
     seed: int = 0
     threads: int = 2
+    sampling: Literal["stream", "per_sample"] = "per_sample"
 
 
 def make_sample(img: Tensor, rng: np.random.Generator) -> tuple[Tensor, Tensor, Tensor, float]:
@@ -73,9 +85,27 @@ def make_batch(imgs: Tensor, rng: np.random.Generator) -> tuple[Tensor, Tensor, 
             torch.stack([p[2] for p in parts]), torch.tensor([p[3] for p in parts]))
 
 
-def cut_mse(out: Tensor, target: Tensor, keep: Tensor) -> Tensor:
+def cut_mse(out: Tensor, target: Tensor, keep: Tensor, world: World | None = None) -> Tensor:
+    """Mean squared error over the cut-away pixels of the whole (global) batch; with
+    N processes each returns N x its share, so DDP's mean of gradients is exact."""
     cut = 1 - keep
-    return ((out - target) ** 2 * cut).sum() / (3 * cut.sum()).clamp_min(1)
+    total = (3 * cut.sum()).clamp_min(1)
+    if world is None or world.size == 1:
+        return ((out - target) ** 2 * cut).sum() / total
+    return ((out - target) ** 2 * cut).sum() * world.size / world.all_sum(total).clamp_min(1)
+
+
+def per_sample_batch(bank: PhotoBank, cfg: RefineConfig, step: int, first: int, count: int
+                     ) -> tuple[Tensor, tuple[Tensor, Tensor, Tensor, Tensor]]:
+    """Samples first ... first + count - 1 of step ``step``, each from its own generator."""
+    imgs, parts = [], []
+    for j in range(first, first + count):
+        r = np.random.default_rng([cfg.seed, step, j])
+        img = bank.batch(1, r)[0]
+        imgs.append(img)
+        parts.append(make_sample(img, r))
+    return torch.stack(imgs), (torch.stack([p[0] for p in parts]), torch.stack([p[1] for p in parts]),
+                               torch.stack([p[2] for p in parts]), torch.tensor([p[3] for p in parts]))
 
 
 def validation_set(root: Path, cfg: RefineConfig) -> list[tuple[Tensor, ...]]:
@@ -113,14 +143,24 @@ def save_refine(net: RefineNet, cfg: RefineConfig, path: Path, extra: dict[str, 
 
 
 def train_refine(cfg: RefineConfig, run_dir: Path, data: Path | None = None, steps: int | None = None,
-                 progress: bool = True) -> Path:
+                 progress: bool = True, world: World | None = None) -> Path:
+    """Train (or resume) the reconstruction network; with ``world`` of N processes,
+    data-parallel (DDP): rank 0 validates and writes checkpoints and the log."""
     from tqdm import tqdm
 
+    world = world or World()
+    if world.size > 1 and cfg.sampling != "per_sample":
+        raise ValueError(f"sampling: {cfg.sampling} runs in one process; use sampling: per_sample with torchrun")
     torch.set_num_threads(cfg.threads)
     root = Path(data) if data else default_data_root()
     run_dir.mkdir(parents=True, exist_ok=True)
-    bank = PhotoBank([root / "train"], cfg.size, cache=run_dir.parent / ".cache", progress=progress)
-    val = validation_set(root, cfg)
+    cache = run_dir.parent / ".cache"
+    if not world.main:
+        world.barrier()  # rank 0 builds the photo cache first
+    bank = PhotoBank([root / "train"], cfg.size, cache=cache, progress=progress and world.main)
+    if world.main:
+        world.barrier()
+    val = validation_set(root, cfg) if world.main else []
     torch.manual_seed(cfg.seed)
     net = RefineNet(cfg.width)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
@@ -133,22 +173,27 @@ def train_refine(cfg: RefineConfig, run_dir: Path, data: Path | None = None, ste
         opt.load_state_dict(ck["opt"])
         step, best, elapsed = ck["step"], ck["best"], ck.get("elapsed", 0.0)
         rng.bit_generator.state = ck["rng"]
+    model = torch.nn.parallel.DistributedDataParallel(net) if world.size > 1 else net
     target_steps = steps or cfg.steps
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.steps, eta_min=cfg.lr / 20, last_epoch=step - 1) \
         if step else torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.steps, eta_min=cfg.lr / 20)
     log = run_dir / "log.csv"
     new_log = not log.is_file()
-    bar = tqdm(total=target_steps, initial=step, desc="training refine", disable=not progress)
-    with open(log, "a", newline="") as fh:
+    bar = tqdm(total=target_steps, initial=step, desc="training refine", disable=not (progress and world.main))
+    with open(log, "a", newline="") if world.main else open(os.devnull, "w") as fh:
         w = csv.writer(fh)
         if new_log:
             w.writerow(["step", "loss", "val_painted_psnr", "val_refined_psnr", "seconds"])
         while step < target_steps:
             t0 = time.time()
-            imgs = bank.batch(cfg.batch_size, rng)
-            painted, base, keep, c = make_batch(imgs, rng)
-            out = net(painted, base, keep, c)
-            loss = cut_mse(out, imgs, keep)
+            if cfg.sampling == "per_sample":
+                imgs, (painted, base, keep, c) = per_sample_batch(bank, cfg, step, world.rank * cfg.batch_size,
+                                                                  cfg.batch_size)
+            else:
+                imgs = bank.batch(cfg.batch_size, rng)
+                painted, base, keep, c = make_batch(imgs, rng)
+            out = model(painted, base, keep, c)
+            loss = cut_mse(out, imgs, keep, world)
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
@@ -158,20 +203,23 @@ def train_refine(cfg: RefineConfig, run_dir: Path, data: Path | None = None, ste
             elapsed += time.time() - t0
             bar.update(1)
             vp = vr = float("nan")
-            if step % cfg.val_every == 0 or step == target_steps:
+            if world.main and (step % cfg.val_every == 0 or step == target_steps):
                 net.eval()
                 vp, vr = validate(net, val)
                 net.train()
                 if vr > best:
                     best = vr
                     save_refine(net, cfg, run_dir / "best.safetensors", {"step": str(step), "val_psnr": f"{vr:.3f}"})
-            w.writerow([step, f"{loss.item():.6f}", f"{vp:.3f}", f"{vr:.3f}", f"{elapsed:.1f}"])
-            fh.flush()
-            if step % cfg.checkpoint_every == 0 or step == target_steps:
+            if world.main:
+                w.writerow([step, f"{loss.item():.6f}", f"{vp:.3f}", f"{vr:.3f}", f"{elapsed:.1f}"])
+                fh.flush()
+            if world.main and (step % cfg.checkpoint_every == 0 or step == target_steps):
                 tmp = run_dir / "last.pt.tmp"
                 torch.save(dict(net=net.state_dict(), opt=opt.state_dict(), step=step, best=best, elapsed=elapsed,
-                                rng=rng.bit_generator.state), tmp)
+                                rng=rng.bit_generator.state, processes=world.size), tmp)
                 tmp.replace(last)
     bar.close()
-    save_refine(net, cfg, run_dir / "last.safetensors", {"step": str(step)})
+    if world.main:
+        save_refine(net, cfg, run_dir / "last.safetensors", {"step": str(step), "processes": str(world.size)})
+    world.barrier()
     return run_dir / "best.safetensors"
