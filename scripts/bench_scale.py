@@ -84,17 +84,56 @@ def run(engine: str, op: str, src: Path, out: Path, model: str) -> float:
     return len(res)
 
 
+def time_split(src: Path, model: str, n: int = 5) -> dict[str, float]:
+    """Seconds per photo of each stage of the plain path (median of ``n`` photos)."""
+    import numpy as np
+
+    from clrnet.batch import write_report_folder
+    from clrnet.files.formats import choose_format, save_photo
+    from clrnet.files.imageio import read_photo
+    from clrnet.pipeline import get_model, inspect, protect
+
+    m = get_model(model)
+    stages: dict[str, list[float]] = {k: [] for k in ("read + decode", "protect (model)", "encode + write",
+                                                      "inspect (model)", "report (PNGs + JSON)")}
+    out = src.parent / "split-tmp"
+    for p in sorted(src.iterdir())[:n]:
+        t = [time.perf_counter()]
+        photo = read_photo(p)
+        t.append(time.perf_counter())
+        prot = protect(photo.image, m)
+        t.append(time.perf_counter())
+        save_photo(prot, out / p.name, choose_format(p), photo.metadata)
+        t.append(time.perf_counter())
+        found = inspect(prot, m)
+        t.append(time.perf_counter())
+        write_report_folder(found, out / f"{p.name}.report")
+        t.append(time.perf_counter())
+        for k, a, b in zip(stages, t, t[1:]):
+            stages[k].append(b - a)
+    shutil.rmtree(out, ignore_errors=True)
+    return {k: float(np.median(v)) for k, v in stages.items()}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=Path(os.environ.get("CLRNET_DATA", "../shared/datasets")))
     ap.add_argument("--model", default="clrnet-small-128")
     ap.add_argument("--work", type=Path, default=Path("runs/bench-scale"))
     ap.add_argument("--engines", default="plain,plain-workers-2,ray")
+    ap.add_argument("--split", action="store_true", help="Only the time per stage of the plain path.")
     args = ap.parse_args()
     import torch
 
     torch.set_num_threads(2)
     sets = make_sets(args.data, args.work)
+    if args.split:
+        splits = {name: time_split(src, args.model) for name, src in sets.items()}
+        stages = list(next(iter(splits.values())))
+        print("| photos | " + " | ".join(stages) + " |\n|---|" + "---|" * len(stages))
+        for name, v in splits.items():
+            print(f"| {name.split(', ')[1]} | " + " | ".join(f"{v[k]:.3f}" for k in stages) + " |")
+        return
     engines = args.engines.split(",")
     if "ray" in engines:
         from clrnet.scale.ray_engine import start_ray
