@@ -22,7 +22,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from PIL import Image
 
 from ..files.formats import OutputFormat, choose_format, save_photo
-from ..files.imageio import ImageInputError, read_photo
+from ..files.imageio import ImageInputError, Photo, read_photo
 from ..pipeline import Model, get_model, inspect, protect
 
 DEFAULT_MAX_UPLOAD_MB = 50
@@ -81,13 +81,16 @@ def create_app(model: Model | str | None = None, max_upload_mb: float = DEFAULT_
             raise UploadError(f"{name}: file is empty")
         return path
 
+    def read_upload(path: Path) -> Photo:
+        """The uploaded photo; a problem is reported with the upload's own name, not our temp path."""
+        try:
+            return read_photo(path)
+        except ImageInputError as e:
+            raise UploadError(str(e).replace(str(path), path.name)) from None
+
     @app.exception_handler(UploadError)
     async def upload_error(_, exc: UploadError) -> JSONResponse:
         return JSONResponse({"error": str(exc)}, status_code=exc.status)
-
-    @app.exception_handler(ImageInputError)
-    async def image_error(_, exc: ImageInputError) -> JSONResponse:
-        return JSONResponse({"error": str(exc)}, status_code=400)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def index() -> str:
@@ -110,7 +113,7 @@ def create_app(model: Model | str | None = None, max_upload_mb: float = DEFAULT_
                 fmt: OutputFormat = choose_format(src, format or None, quality)
             except ValueError as e:
                 raise UploadError(str(e)) from None
-            photo = read_photo(src)
+            photo = read_upload(src)
             with lock:
                 result = protect(photo.image, m)
             out = Path(tmp) / "out" / (src.stem + ".protected" + fmt.suffix)
@@ -129,7 +132,7 @@ def create_app(model: Model | str | None = None, max_upload_mb: float = DEFAULT_
         size = _parse_size(original_size)
         with tempfile.TemporaryDirectory(prefix="clrnet-web-") as tmp:
             src = receive(file, Path(tmp))
-            photo = read_photo(src)
+            photo = read_upload(src)
         with lock:
             found = inspect(photo.image, m, original_size=size)
         out = {"file": src.name, **found.to_dict()}
