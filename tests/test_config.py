@@ -30,9 +30,12 @@ def test_builtin_configs_are_listed_and_load():
     assert small.generator.spectral_norm is False and small.preprocessor.enabled is False
     assert paper.size == 256 and paper.name == "clrnet-paper-256"
     assert paper.generator.spectral_norm is True and paper.preprocessor.enabled is True
+    from clrnet.cli import _refine_config
+
     for name in names:
-        if name != "refine":  # the reconstruction network's config, not a CLR-Net model
+        if _refine_config(name) is None:  # refine*: the reconstruction network's configs
             assert isinstance(load_config(name), ModelConfig)
+    assert _refine_config("refine-ddp").sampling == "per_sample"
 
 
 def test_refine_config_is_recognised_by_the_train_command():

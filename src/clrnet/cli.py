@@ -204,8 +204,8 @@ def train(
     data: Optional[Path] = typer.Option(None, "--data", help="Dataset root with train/ and val/ (default: $CLRNET_DATA or ../shared/datasets)."),
     run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Checkpoints, log.csv, best.safetensors (default: runs/<name>)."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Train until this step (default: the config's)."),
-    nproc: int = typer.Option(1, "--nproc", help="Data-parallel processes on this machine (runs torchrun; "
-                              "refine configs). Global batch = batch_size x nproc."),
+    nproc: int = typer.Option(1, "--nproc", help="Data-parallel processes on this machine (runs torchrun). "
+                              "Global batch = batch_size x nproc."),
 ) -> None:
     """Train (or resume training) a model; logs to RUN_DIR/log.csv."""
     from .config import load_config
@@ -216,9 +216,6 @@ def train(
     if nproc < 1:
         _fail(f"--nproc {nproc}: must be at least 1")
     if nproc > 1:
-        if refine_cfg is None:
-            _fail("--nproc > 1: data-parallel training is implemented for the reconstruction network "
-                  "(configs of kind: refine, e.g. --config refine-ddp)")
         _torchrun(nproc, config, data, run_dir, steps)
         return
     if refine_cfg is not None:
@@ -243,14 +240,20 @@ def train(
     except (FileNotFoundError, ValueError) as e:
         _fail(str(e))
     rd = run_dir or Path("runs") / cfg.name
+    world = init_world()
     try:
-        trainer = Trainer(cfg, rd, data)
+        trainer = Trainer(cfg, rd, data, world=world)
     except FileNotFoundError as e:
+        close_world(world)
         _fail(f"{e} (set --data or $CLRNET_DATA)")
-    if trainer.state.step:
+    if trainer.state.step and world.main:
         typer.echo(f"resuming {rd} from step {trainer.state.step}")
-    trainer.fit(steps)
-    typer.echo(f"done: {rd}/best.safetensors (best on validation), {rd}/last.safetensors")
+    try:
+        trainer.fit(steps)
+    finally:
+        close_world(world)
+    if world.main:
+        typer.echo(f"done: {rd}/best.safetensors (best on validation), {rd}/last.safetensors")
 
 
 def _torchrun(nproc: int, config: str, data: Optional[Path], run_dir: Optional[Path], steps: Optional[int]) -> None:

@@ -24,6 +24,7 @@ from .data import PhotoBank, default_data_root, list_images, load_square
 from .geometry import FULL_FRAME, Box, box_iou, box_mask, sample_crop_box, shift_to_box, soft_box_mask
 from .model import CLRNet
 from .networks import Localizer, PatchDiscriminator, coordinate_targets, lsgan_loss
+from .scale.distributed import World
 
 
 @dataclass
@@ -57,14 +58,19 @@ LOG_FIELDS = ["step", "stage", "total", "prt", "rec", "loc", "cons", "adv_a", "a
 
 class Trainer:
     def __init__(self, cfg: ModelConfig, run_dir: str | Path, data_root: str | Path | None = None,
-                 progress: bool = True) -> None:
-        self.cfg, self.progress = cfg, progress
+                 progress: bool = True, world: World | None = None) -> None:
+        """With a ``world`` of N processes (torchrun), each draws its own photos, crops and
+        attacks (rank 0 the one-process stream), gradients and the controllers' statistics
+        are averaged, and rank 0 alone validates, logs and writes checkpoints."""
+        self.world = world or World()
+        self.cfg, self.progress = cfg, progress and self.world.main
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         torch.set_num_threads(cfg.train.threads)
         torch.manual_seed(cfg.train.seed)
-        self.rng = np.random.default_rng(cfg.train.seed)
-        self.gen = torch.Generator().manual_seed(cfg.train.seed)
+        rank = self.world.rank
+        self.rng = np.random.default_rng(cfg.train.seed if rank == 0 else [cfg.train.seed, rank])
+        self.gen = torch.Generator().manual_seed(cfg.train.seed + 7919 * rank)
         self.model = CLRNet(cfg)
         self.attack = AttackLayer(cfg.attack, cfg.size)
         self.d_a = PatchDiscriminator(cfg.discriminator) if cfg.discriminator.enabled else None
@@ -80,11 +86,19 @@ class Trainer:
         self.state = TrainState(protect_weight=cfg.loss.protect_weight)
         root = Path(data_root) if data_root else default_data_root()
         self.data_root = root
-        self.bank = PhotoBank([root / "train"], cfg.size, cache=Path(".cache"), progress=progress)
-        val_paths = list_images(root / "val")[: cfg.train.val_images]
+        if not self.world.main:
+            self.world.barrier()  # rank 0 builds the photo cache first
+        self.bank = PhotoBank([root / "train"], cfg.size, cache=Path(".cache"), progress=self.progress)
+        if self.world.main:
+            self.world.barrier()
+        val_paths = list_images(root / "val")[: cfg.train.val_images] if self.world.main else []
         self.val_images = torch.stack([load_square(p, cfg.size) for p in val_paths]) if val_paths else None
-        (self.run_dir / "config.yaml").write_text(dump_config(cfg))
+        if self.world.main:
+            (self.run_dir / "config.yaml").write_text(dump_config(cfg))
         self._resume()
+        for net in (self.model, self.d_a, self.d_b):
+            if net is not None:
+                self.world.broadcast_(net)
 
     # -- checkpoints -------------------------------------------------------
     @property
@@ -118,9 +132,14 @@ class Trainer:
             self.d_b.load_state_dict(blob["d_b"])  # type: ignore[union-attr]
             self.opt_d.load_state_dict(blob["opt_d"])  # type: ignore[union-attr]
         self.state = TrainState(**blob["state"])
-        self.rng.bit_generator.state = blob["rng"]
-        self.gen.set_state(blob["gen"])
-        torch.set_rng_state(blob["torch_rng"])
+        if self.world.rank == 0:
+            self.rng.bit_generator.state = blob["rng"]
+            self.gen.set_state(blob["gen"])
+            torch.set_rng_state(blob["torch_rng"])
+        else:  # rank 0's streams are in the checkpoint; the others start afresh from the step
+            seed, rank, step = self.cfg.train.seed, self.world.rank, self.state.step
+            self.rng = np.random.default_rng([seed, rank, step])
+            self.gen = torch.Generator().manual_seed(seed + 7919 * rank + 104729 * step)
 
     # -- one optimisation step ----------------------------------------------
     def _lr(self) -> float:
@@ -215,6 +234,7 @@ class Trainer:
             raise FloatingPointError(f"loss is {float(total)} at step {st.step}")
         self.opt.zero_grad(set_to_none=True)
         total.backward()
+        self.world.average_gradients(m.parameters())
         if cfg.train.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(m.parameters(), cfg.train.grad_clip)
         self.opt.step()
@@ -225,16 +245,17 @@ class Trainer:
                    + lsgan_loss(self.d_b(images), True) + lsgan_loss(self.d_b(outs[0]["rec"].detach()), False)) / 2
             self.opt_d.zero_grad(set_to_none=True)
             l_d.backward()
+            self.world.average_gradients([p for d in (self.d_a, self.d_b) for p in d.parameters()])
             self.opt_d.step()
 
         # Bookkeeping: protection-strength controller, stage switch.
-        mse = float(((protected_q.detach() - images) ** 2).mean())
+        mse = float(self.world.all_sum(((protected_q.detach() - images) ** 2).mean())) / self.world.size
         batch_psnr = 10 * math.log10(1 / max(mse, 1e-12))
         if L.psnr_target is not None:
             st.protect_weight *= 1.05 if batch_psnr < L.psnr_target else 1 / 1.05
             # the configured weight is a floor: the controller only adds protection
             st.protect_weight = float(min(max(st.protect_weight, L.protect_weight), 1000.0))
-        loc_val = float(l_loc.detach())
+        loc_val = float(self.world.all_sum(l_loc.detach())) / self.world.size
         st.loc_ema = loc_val if not math.isfinite(st.loc_ema) else 0.98 * st.loc_ema + 0.02 * loc_val
         if st.stage == 1 and (st.step + 1 >= cfg.train.stage1_steps
                               or st.loc_ema < cfg.train.stage1_loc_threshold):
@@ -298,7 +319,11 @@ class Trainer:
             res = self.train_step()
             row: dict[str, float] = {"step": self.state.step, "stage": res.stage, **res.losses}
             s = self.state.step
-            row["images_per_s"] = (s - n0) * t.batch_size / max(time.time() - t0, 1e-9)
+            row["images_per_s"] = (s - n0) * t.batch_size * self.world.size / max(time.time() - t0, 1e-9)
+            if s % t.checkpoint_every == 0 or s == total:
+                self.world.check_in_step(self.model)
+            if not self.world.main:
+                continue
             if s % t.val_every == 0 or s == total:
                 row.update(self.validate())
                 if row.get("val_score", -math.inf) > self.state.best_val:
@@ -321,3 +346,4 @@ class Trainer:
                             rec=f"{res.losses['rec']:.3f}", loc=f"{res.losses['loc']:.3f}",
                             ips=f"{row['images_per_s']:.1f}")
         bar.close()
+        self.world.barrier()
