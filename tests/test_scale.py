@@ -84,3 +84,15 @@ def test_address_needs_the_ray_engine(tmp_path, photos, tiny_model_path):
     assert r.exit_code == 2 and "use it with --engine ray" in r.output
     r = runner.invoke(app, ["protect", str(photos), "-o", str(tmp_path / "o"), "--engine", "spark"])
     assert r.exit_code == 2 and "choose plain or ray" in r.output
+
+
+def test_unreachable_cluster_is_a_one_line_error(tmp_path, photos, tiny_model_path):
+    import subprocess
+    import sys
+
+    p = subprocess.run([sys.executable, "-m", "clrnet.cli", "protect", str(photos), "-o", str(tmp_path / "o"),
+                        "--engine", "ray", "--address", "127.0.0.1:1", "--model", str(tiny_model_path)],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2, p.stderr[-2000:]
+    assert "Traceback" not in p.stderr
+    assert p.stderr.strip().splitlines()[-1].startswith("error: cannot start or join the Ray cluster at 127.0.0.1:1")

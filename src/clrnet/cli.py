@@ -55,7 +55,7 @@ def _batch_guard(run):
 
     try:
         return run()
-    except (InputPatternError, ValueError, FileNotFoundError) as e:
+    except (InputPatternError, ValueError, FileNotFoundError, ConnectionError) as e:
         _fail(str(e))
     except KeyboardInterrupt:
         typer.echo("interrupted: finished photos are kept; run the same command again to resume", err=True)

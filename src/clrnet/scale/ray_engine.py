@@ -26,6 +26,20 @@ from ..batch import (BatchResult, InspectJob, ProtectJob, plan_inspect, plan_pro
 from ..files.formats import OutputFormat
 
 
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail fast on a HOST:PORT nobody listens on (Ray itself retries for minutes)."""
+    import socket
+
+    if address == "auto" or ":" not in address:
+        return
+    host, _, port = address.split("://")[-1].rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            pass
+    except (OSError, ValueError) as e:
+        raise ConnectionError(f"cannot start or join the Ray cluster at {address}: {e}") from None
+
+
 def start_ray(address: str | None = None, num_cpus: int | None = None) -> None:
     """Join the cluster at ``address``, or start Ray on this machine."""
     import logging
@@ -36,14 +50,21 @@ def start_ray(address: str | None = None, num_cpus: int | None = None) -> None:
         return
     common = dict(runtime_env={"env_vars": {"TQDM_DISABLE": "1"}}, log_to_driver=False, logging_level=logging.WARNING)
     if address:
-        ray.init(address=address, **common)
-    else:
-        ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, **common)
+        _check_reachable(address)
+    try:
+        if address:
+            ray.init(address=address, **common)
+        else:
+            ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, **common)
+    except (ConnectionError, RuntimeError, ValueError, TimeoutError) as e:
+        where = f"the Ray cluster at {address}" if address else "a local Ray"
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ConnectionError(f"cannot start or join {where}: {first}") from None
 
 
-def _result_columns(results: list[BatchResult]) -> dict[str, np.ndarray]:
-    return {"source": np.array([str(r.source) for r in results], dtype=object),
-            "output": np.array(["" if r.output is None else str(r.output) for r in results], dtype=object),
+def _result_columns(index: np.ndarray, results: list[BatchResult]) -> dict[str, np.ndarray]:
+    return {"index": np.asarray(index),
+            "has_output": np.array([r.output is not None for r in results]),
             "status": np.array([r.status for r in results], dtype=object),
             "error": np.array([r.error or "" for r in results], dtype=object),
             "warnings": np.array([json.dumps(r.warnings) for r in results], dtype=object),
@@ -65,7 +86,7 @@ class ProtectWorker:
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         jobs = [ProtectJob(Path(s), Path(t), OutputFormat(f, None if q < 0 else int(q)))
                 for s, t, f, q in zip(batch["source"], batch["target"], batch["format"], batch["quality"])]
-        return _result_columns([run_protect_job(j, self.model) for j in jobs])
+        return _result_columns(batch["index"], [run_protect_job(j, self.model) for j in jobs])
 
 
 class InspectWorker:
@@ -83,18 +104,25 @@ class InspectWorker:
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         results = [run_inspect_job(InspectJob(Path(s), Path(f) if f else None), self.model, self.original_size,
                                    self.images) for s, f in zip(batch["source"], batch["folder"])]
-        return _result_columns(results)
+        return _result_columns(batch["index"], results)
 
 
-def _collect(plan: list, rows: list[dict]) -> list[BatchResult]:
-    """Results in input order: the plan's own results, and the workers' rows."""
-    by_source = {}
+def _collect(plan: list, jobs: list, rows: list[dict]) -> list[BatchResult]:
+    """Results in input order: the plan's own results, and the workers' rows (which
+    name their job by index: workers see absolute paths, results keep the user's)."""
+    done = {}
     for r in rows:
-        report = json.loads(r["report"])
-        by_source[r["source"]] = BatchResult(Path(r["source"]), Path(r["output"]) if r["output"] else None,
-                                             r["status"], r["error"] or None, json.loads(r["warnings"]),
-                                             report, None, float(r["seconds"]))
-    return [p if isinstance(p, BatchResult) else by_source[str(p.source)] for p in plan]
+        job = jobs[int(r["index"])]
+        out = (job.target if isinstance(job, ProtectJob) else job.folder) if r["has_output"] else None
+        error = r["error"].replace(str(job.source.resolve()), str(job.source)) or None
+        done[id(job)] = BatchResult(job.source, out, r["status"], error, json.loads(r["warnings"]),
+                                    json.loads(r["report"]), None, float(r["seconds"]))
+    return [p if isinstance(p, BatchResult) else done[id(p)] for p in plan]
+
+
+def _absolute(model: str) -> str:
+    """A model file's absolute path (workers may run elsewhere); a shipped name as it is."""
+    return str(Path(model).resolve()) if Path(model).is_file() else model
 
 
 def _run(jobs: list, columns: dict[str, list], worker: type, kwargs: dict, concurrency: int | None,
@@ -121,10 +149,11 @@ def protect_ray(inputs: Iterable[str | Path], out_dir: str | Path, model: str, *
     plan = plan_protect(inputs, out_dir, format=format, quality=quality, recursive=recursive, force=force)
     jobs = [p for p in plan if isinstance(p, ProtectJob)]
     start_ray(address)
-    cols = {"source": [str(j.source) for j in jobs], "target": [str(j.target) for j in jobs],
-            "format": [j.format.name for j in jobs], "quality": [-1 if j.format.quality is None else j.format.quality
+    cols = {"index": list(range(len(jobs))), "source": [str(j.source.resolve()) for j in jobs],
+            "target": [str(j.target.resolve()) for j in jobs], "format": [j.format.name for j in jobs], "quality": [-1 if j.format.quality is None else j.format.quality
                                                                  for j in jobs]}
-    return _collect(plan, _run(jobs, cols, ProtectWorker, {"model": model}, concurrency, batch_size))
+    return _collect(plan, jobs, _run(jobs, cols, ProtectWorker, {"model": _absolute(model)}, concurrency,
+                                     batch_size))
 
 
 def inspect_ray(inputs: Iterable[str | Path], out_dir: str | Path | None, model: str, *,
@@ -135,10 +164,10 @@ def inspect_ray(inputs: Iterable[str | Path], out_dir: str | Path | None, model:
     plan = plan_inspect(inputs, out_dir, recursive=recursive, force=force)
     jobs = [p for p in plan if isinstance(p, InspectJob)]
     start_ray(address)
-    cols = {"source": [str(j.source) for j in jobs], "folder": ["" if j.folder is None else str(j.folder)
-                                                                for j in jobs]}
-    kwargs = {"model": model, "original_size": original_size, "images": images}
-    results = _collect(plan, _run(jobs, cols, InspectWorker, kwargs, concurrency, batch_size))
+    cols = {"index": list(range(len(jobs))), "source": [str(j.source.resolve()) for j in jobs],
+            "folder": ["" if j.folder is None else str(j.folder.resolve()) for j in jobs]}
+    kwargs = {"model": _absolute(model), "original_size": original_size, "images": images}
+    results = _collect(plan, jobs, _run(jobs, cols, InspectWorker, kwargs, concurrency, batch_size))
     if out_dir is not None and results:
         write_results(results, Path(out_dir))
     return results
