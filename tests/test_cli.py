@@ -222,3 +222,27 @@ def test_eval_real_path_needs_large_photos(tmp_path):
     Image.new("RGB", (640, 480), "grey").save(tmp_path / "small.png")
     assert_clean_failure(run("eval", "--data", tmp_path, "--model", "clrnet-v2", "--real-path"),
                          "8 megapixels")
+
+
+def test_eval_v2_writes_report_and_figure(tmp_path, photo):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    photo.resize((320, 212)).save(folder / "cat.png")
+    r = run("eval", "--data", folder, "--model", "clrnet-v2", "--attack", "jpeg80", "--out", tmp_path / "ev")
+    assert r.exit_code == 0, output_of(r)
+    assert "cut-away − best baseline, paired (dB)" in r.output
+    assert "cut-away − best baseline" in (tmp_path / "ev" / "report.md").read_text()
+    fig = Image.open(tmp_path / "ev" / "figure.png")
+    assert fig.size[0] > 600 and fig.size[1] > 150  # one row: original, received, recovered, Telea
+
+
+def test_eval_formats_prints_every_format(tmp_path, photo, tiny_matched_model_path):
+    from clrnet.evaluation_formats import TABLE_FORMATS
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    photo.resize((160, 120)).save(folder / "cat.png")
+    r = run("eval", "--formats", "--data", folder, "--model", tiny_matched_model_path)
+    assert r.exit_code == 0, output_of(r)
+    for fmt in TABLE_FORMATS:
+        assert f"| {fmt.label} |" in r.output

@@ -378,7 +378,7 @@ def eval_(
                 n = limit or (2 if quick else 8)
                 typer.echo(format_capacity(capacity_table(m, data, n, seed), n, data.name))
                 return
-            _eval_v2(m, data, attacks, size, crops, seed, 2 if quick else limit, t0)
+            _eval_v2(m, data, attacks, size, crops, seed, 2 if quick else limit, t0, out)
             return
         ev = evaluate(m, data, attacks, crops, seed=seed, limit=2 if quick else limit)
     except (FileNotFoundError, ValueError) as e:
@@ -396,20 +396,27 @@ def eval_(
 
 
 def _eval_v2(m, data: Path, attacks: list[str], size: str, crops: int, seed: int, limit: Optional[int],
-             t0: float) -> None:
-    """``eval`` for protection v2: a summary table per attack."""
+             t0: float, out: Optional[Path] = None) -> None:
+    """``eval`` for protection v2: a summary table per attack; with ``--out``, report.md and
+    figure.png (original, received, recovered, Telea for the first photos)."""
     import time
 
-    from .evaluation_v2 import evaluate_v2, summary_v2
+    from .evaluation_v2 import evaluate_v2, figure_v2, summary_v2
+    from .files.imageio import write_text_atomic
 
+    text, samples = [], []
     for a in attacks:
-        rows, per = evaluate_v2(m, data, [a], size=size, crops_per_bin=crops, seed=seed, limit=limit)
-        typer.echo(f"### {data.name}: {m.name}, size {size}, attack {a}, {int(per['photos'])} photos, "
-                   f"{crops} crop(s) per bin, seed {seed}, {time.time() - t0:.0f} s\n")
-        typer.echo("| metric | value |\n|---|---|")
-        for k, v in summary_v2(rows, per):
-            typer.echo(f"| {k} | {v} |")
-        typer.echo("")
+        rows, per = evaluate_v2(m, data, [a], size=size, crops_per_bin=crops, seed=seed, limit=limit,
+                                figure=samples if out and not samples else None)
+        lines = [f"### {data.name}: {m.name}, size {size}, attack {a}, {int(per['photos'])} photos, "
+                 f"{crops} crop(s) per bin, seed {seed}, {time.time() - t0:.0f} s\n", "| metric | value |\n|---|---|"]
+        lines += [f"| {k} | {v} |" for k, v in summary_v2(rows, per)]
+        typer.echo("\n".join(lines) + "\n")
+        text.append("\n".join(lines) + "\n")
+    if out:
+        write_text_atomic("\n".join(text), out / "report.md")
+        figure_v2(samples, out / "figure.png")
+        typer.echo(f"written: {out}/report.md, figure.png")
 
 
 @app.command()

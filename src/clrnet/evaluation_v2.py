@@ -88,9 +88,14 @@ def load_at(path: Path, size: str) -> torch.Tensor:
     return pil_to_tensor(im)
 
 
+FIGURE_PHOTOS = 4  # photos shown in figure.png (their middle-bin crop, first attack)
+
+
 def evaluate_v2(model: Protector, folder: str | Path, attacks: list[str], size: str = "native",
                 crops_per_bin: int = 1, seed: int = 0, limit: int | None = None,
-                progress: bool = True) -> tuple[list[RowV2], dict[str, float]]:
+                progress: bool = True, figure: list[dict] | None = None) -> tuple[list[RowV2], dict[str, float]]:
+    """Rows per photo, attack, crop and (un)protected copy; with ``figure`` (a list),
+    the first photos' middle-bin crops are appended to it for :func:`figure_v2`."""
     from tqdm import tqdm
 
     paths = list_images(folder)[:limit]
@@ -139,6 +144,11 @@ def evaluate_v2(model: Protector, folder: str | Path, attacks: list[str], size: 
                         v = variants.get(name)
                         return psnr(resize(v[None], h, w)[0], original, cut) if v is not None else \
                             psnr(rec, original, cut)
+                    if (figure is not None and is_prot and pi < FIGURE_PHOTOS and attack == attacks[0]
+                            and bin_name == list(SURVIVAL_BINS)[1]):
+                        figure.append(dict(image=path.name, original=original, keep=keep, box=box,
+                                           received=pil_to_tensor(received), pred=pred, recovered=rec,
+                                           telea=inpaint_telea(original * keep, keep)))
                     # the received pixels fill the predicted box, as `inspect` does at full size
                     rows.append(RowV2(
                         image=path.name, attack=attack, bin=bin_name, protected=is_prot, cropped=has_cut,
@@ -153,6 +163,41 @@ def evaluate_v2(model: Protector, folder: str | Path, attacks: list[str], size: 
     return rows, dict(psnr=float(np.mean(ps)), ssim=float(np.mean(ss)), flat_rms=float(np.nanmean(fl)),
                       psnr_min=float(np.min(ps)), ssim_min=float(np.min(ss)), flat_rms_max=float(np.nanmax(fl)),
                       photos=float(len(paths)))
+
+
+def figure_v2(samples: list[dict], path: Path) -> None:
+    """original | received | recovered by the model (predicted box drawn) | Telea given the
+    true box, one row per photo, with the cut-away PSNR of both."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    from .report import _save_fig
+
+    if not samples:
+        return
+    fig, axes = plt.subplots(len(samples), 4, figsize=(14, 2.9 * len(samples)), squeeze=False)
+    for row, s in zip(axes, samples):
+        _, h, w = s["original"].shape
+        cut = 1 - s["keep"]
+        shown = [("original (" + s["image"] + ")", s["original"], None),
+                 (f"received: {s['received'].shape[2]}x{s['received'].shape[1]}, JPEG", s["received"], None),
+                 (f"recovered, cut-away {psnr(s['recovered'], s['original'], cut):.1f} dB", s["recovered"],
+                  s["pred"]),
+                 (f"Telea (true box), {psnr(s['telea'], s['original'], cut):.1f} dB", s["telea"], s["box"])]
+        for ax, (title, im, box) in zip(row, shown):
+            ax.imshow(im.permute(1, 2, 0).clamp(0, 1).numpy())
+            if box is not None:
+                ih, iw = im.shape[1:]
+                ax.add_patch(Rectangle((box[0] * iw, box[1] * ih), (box[2] - box[0]) * iw, (box[3] - box[1]) * ih,
+                                       fill=False, edgecolor="red", linewidth=1.2))
+            ax.set_title(title, fontsize=8)
+            ax.axis("off")
+    fig.tight_layout()
+    _save_fig(fig, path)
+    plt.close(fig)
 
 
 def summary_v2(rows: list[RowV2], per: dict[str, float]) -> list[tuple[str, str]]:
