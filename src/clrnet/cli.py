@@ -329,6 +329,9 @@ def eval_(
                                    "crop 40 %, downscale to 2048 px, JPEG 85 instead."),
     formats: bool = typer.Option(False, "--formats", help="How the protection survives each output format of "
                                  "`protect` instead (whole photo, and crops + JPEG 80)."),
+    false_alarms: bool = typer.Option(False, "--false-alarms", help="Never-protected images instead: --data is the "
+                                      "datasets root (train/, val/, test/), plus synthetic hard cases."),
+    per_family: int = typer.Option(40, "--per-family", help="--false-alarms: synthetic images per family."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Only the first N photos of --data."),
 ) -> None:
     """The papers' protocol: protect, crop in survival bins, attack for real, inspect; tables beside the paper's."""
@@ -354,6 +357,15 @@ def eval_(
         _fail(f"--size {size!r}: expected a side of at least 32 px or 'native'")
     try:
         m = get_model(model)
+        if false_alarms:
+            from .evaluation_trust import false_alarms as run_false_alarms
+            from .evaluation_v2 import markdown_table
+
+            rows = run_false_alarms(m, data, per_family, 4 if quick else limit)
+            typer.echo(markdown_table(rows, f"### never-protected images: {Path(model).name}, {per_family} per "
+                                            f"synthetic family (as made and JPEG 80), photos of {data} "
+                                            f"({time.time() - t0:.0f} s)", 4))
+            return
         if formats:
             from .evaluation_formats import format_table
             from .evaluation_v2 import markdown_table
