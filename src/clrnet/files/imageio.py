@@ -73,6 +73,7 @@ def read_photo(path: str | Path, min_side: int = MIN_SIDE) -> Photo:
         raise ImageInputError(f"{path}: file is empty")
     try:
         with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # Pillow's notes on odd tags: not the user's business
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             old = Image.MAX_IMAGE_PIXELS
             Image.MAX_IMAGE_PIXELS = MAX_PIXELS
