@@ -47,6 +47,25 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
+_TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+              5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+              8: Image.Transpose.ROTATE_90}
+
+
+def upright(im: Image.Image) -> Image.Image:
+    """The image as a viewer shows it (EXIF orientation applied), even when Pillow cannot
+    rewrite a damaged EXIF block (its exif_transpose then raises)."""
+    try:
+        return ImageOps.exif_transpose(im)
+    except Exception:
+        try:
+            orientation = int(im.getexif().get(0x0112, 1))
+        except Exception:
+            orientation = 1
+        method = _TRANSPOSE.get(orientation)
+        return im.transpose(method) if method is not None else im
+
+
 @dataclass
 class Photo:
     """A photo as read from a file: 8-bit RGB pixels (orientation applied) and its metadata."""
@@ -85,7 +104,7 @@ def read_photo(path: str | Path, min_side: int = MIN_SIDE) -> Photo:
                             f"{path}: image too large ({w}x{h} = {w * h:,} pixels; limit {MAX_PIXELS:,})")
                     im.load()
                     meta = metadata_of(im)
-                    im = ImageOps.exif_transpose(im)
+                    im = upright(im)
                     rgb = to_rgb(im)
             finally:
                 Image.MAX_IMAGE_PIXELS = old

@@ -108,9 +108,20 @@ def _iptc_of(im: Image.Image) -> bytes | None:
     return None
 
 
+def _safely(read, im: Image.Image, what: str, notes: list[str]):
+    """A metadata block, or None and a note: a damaged block must not cost the photo."""
+    try:
+        return read(im)
+    except Exception as e:  # corrupt EXIF and the like raise struct.error, TypeError, ...
+        notes.append(f"{what} unreadable ({type(e).__name__}): not kept")
+        return None
+
+
 def metadata_of(im: Image.Image) -> PhotoMetadata:
     """Read the metadata of an opened (loaded, not yet transposed) image."""
-    meta = PhotoMetadata(_exif_of(im), _xmp_of(im), _iptc_of(im))
+    notes: list[str] = []
+    meta = PhotoMetadata(_safely(_exif_of, im, "EXIF", notes), _safely(_xmp_of, im, "XMP", notes),
+                         _safely(_iptc_of, im, "IPTC", notes), notes=notes)
     icc = im.info.get("icc_profile")
     if icc:
         space = bytes(icc[16:20])
