@@ -19,15 +19,12 @@ def _fail(message: str, code: int = 2) -> None:
 
 
 def _parse_size(text: Optional[str]) -> Optional[tuple[int, int]]:
-    if not text:
-        return None
+    from .geometry import parse_size
+
     try:
-        w, h = (int(v) for v in text.lower().split("x"))
-        if w < 1 or h < 1:
-            raise ValueError
-        return w, h
-    except ValueError:
-        _fail(f"--original-size {text!r}: expected WIDTHxHEIGHT, e.g. 768x512")
+        return parse_size(text)
+    except ValueError as e:
+        _fail(f"--original-size {e}")
     return None
 
 
@@ -62,7 +59,9 @@ def _batch_guard(run):
         raise typer.Exit(130)
 
 
-def _check_engine(engine: str, address: Optional[str]) -> None:
+def _check_batch_options(workers: int, engine: str, address: Optional[str]) -> None:
+    if workers < 1:
+        _fail(f"--workers {workers}: must be at least 1")
     if engine not in ("plain", "ray"):
         _fail(f"--engine {engine!r}: choose plain or ray")
     if address and engine != "ray":
@@ -74,6 +73,11 @@ def _check_engine(engine: str, address: Optional[str]) -> None:
             _fail("--engine ray needs Ray Data: pip install 'clrnet[scale]'")
 
 
+WORKERS_OPTION = typer.Option(1, "--workers", "-j", help="Threads that read and write photos in parallel.")
+RECURSIVE_OPTION = typer.Option(False, "--recursive", "-r", help="Include subfolders of folder inputs.")
+ENGINE_OPTION = typer.Option("plain", "--engine", help="plain (this process) or ray (Ray Data; extra: scale).")
+ADDRESS_OPTION = typer.Option(None, "--address", help="--engine ray: the Ray cluster to join "
+                              "(default: start Ray on this machine).")
 INPUTS_HELP = "Photos: files, folders (--recursive: with subfolders) or quoted globs like 'shoot/*.jpg'."
 
 
@@ -85,21 +89,21 @@ def protect(
     force: bool = typer.Option(False, "--force", help="Overwrite existing outputs (never an input)."),
     format: Optional[str] = typer.Option(None, "--format", "-f", help="jpeg, webp, png or tiff (default: the input's own)."),
     quality: Optional[int] = typer.Option(None, "--quality", "-q", help="JPEG / WebP quality (default 95; WebP: lossless if the input is)."),
-    recursive: bool = typer.Option(False, "--recursive", "-r", help="Include subfolders of folder inputs."),
-    workers: int = typer.Option(1, "--workers", "-j", help="Threads that read and write photos in parallel."),
-    engine: str = typer.Option("plain", "--engine", help="plain (this process) or ray (Ray Data; extra: scale)."),
-    address: Optional[str] = typer.Option(None, "--address", help="--engine ray: the Ray cluster to join "
-                                          "(default: start Ray on this machine)."),
+    recursive: bool = RECURSIVE_OPTION,
+    workers: int = WORKERS_OPTION,
+    engine: str = ENGINE_OPTION,
+    address: Optional[str] = ADDRESS_OPTION,
 ) -> None:
     """Write protected copies: same size, visually identical, metadata kept."""
-    from .files.formats import OutputFormat, choose_format, format_of_output, save_photo
-    from .files.imageio import ImageInputError, OutputExistsError, check_writable, read_photo
-    from .files.inputs import is_batch
-    from .pipeline import get_model, protect as protect_image
+    from PIL import Image
 
-    if workers < 1:
-        _fail(f"--workers {workers}: must be at least 1")
-    _check_engine(engine, address)
+    from .batch import protect_file
+    from .files.formats import OutputFormat, choose_format, format_of_output
+    from .files.imageio import ImageInputError, OutputExistsError, check_writable
+    from .files.inputs import is_batch
+    from .pipeline import get_model
+
+    _check_batch_options(workers, engine, address)
     if is_batch(inputs) or output.is_dir() or not output.suffix or engine == "ray":
         from .batch import protect_many
 
@@ -121,12 +125,11 @@ def protect(
         if format and output.suffix.lower() not in (fmt.suffix, ".jpeg" if fmt.name == "jpeg" else fmt.suffix):
             raise ValueError(f"{output}: suffix does not match --format {fmt.name} (use {fmt.suffix})")
         check_writable(output, [image], force)
-        photo = read_photo(image)
-        result = protect_image(photo.image, model)
-        _echo_warnings(save_photo(result, output, fmt, photo.metadata))
+        _echo_warnings(protect_file(image, output, model, fmt))
     except (ImageInputError, OutputExistsError, FileNotFoundError, ValueError) as e:
         _fail(str(e))
-    typer.echo(f"protected {image} -> {output} ({result.size[0]}x{result.size[1]}, {fmt.label})")
+    with Image.open(output) as im:
+        typer.echo(f"protected {image} -> {output} ({im.size[0]}x{im.size[1]}, {fmt.label})")
 
 
 @app.command()
@@ -137,12 +140,11 @@ def inspect(
     model: str = typer.Option("clrnet-small-128", "--model", "-m", help="Shipped model name or .safetensors file."),
     original_size: Optional[str] = typer.Option(None, "--original-size", help="Original WIDTHxHEIGHT if known; otherwise estimated."),
     force: bool = typer.Option(False, "--force", help="Write into a non-empty report folder; redo finished photos."),
-    recursive: bool = typer.Option(False, "--recursive", "-r", help="Include subfolders of folder inputs."),
+    recursive: bool = RECURSIVE_OPTION,
     images: bool = typer.Option(True, "--images/--no-images", help="Batch: also write each photo's images, not only report.json."),
-    workers: int = typer.Option(1, "--workers", "-j", help="Threads that read and write photos in parallel."),
-    engine: str = typer.Option("plain", "--engine", help="plain (this process) or ray (Ray Data; extra: scale)."),
-    address: Optional[str] = typer.Option(None, "--address", help="--engine ray: the Ray cluster to join "
-                                          "(default: start Ray on this machine)."),
+    workers: int = WORKERS_OPTION,
+    engine: str = ENGINE_OPTION,
+    address: Optional[str] = ADDRESS_OPTION,
 ) -> None:
     """Was each photo cropped from a protected photo? Where, and what was cut away?"""
     from .batch import write_report_folder
@@ -151,11 +153,9 @@ def inspect(
     from .pipeline import get_model, inspect as inspect_image
 
     size = _parse_size(original_size)
-    if workers < 1:
-        _fail(f"--workers {workers}: must be at least 1")
     if output.exists() and not output.is_dir():
         _fail(f"{output}: exists and is not a folder")
-    _check_engine(engine, address)
+    _check_batch_options(workers, engine, address)
     if is_batch(inputs) or engine == "ray":
         from .batch import RESULTS_CSV, RESULTS_JSONL, inspect_many
 

@@ -117,3 +117,16 @@ def shift_to_box(image: Tensor, true_box: Box, pred_box: Box) -> Tensor:
     theta = image.new_tensor([[ax, 0.0, bx], [0.0, ay, by]]).expand(image.shape[0], 2, 3)
     grid = F.affine_grid(theta, list(image.shape), align_corners=False)
     return F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def parse_size(text: str | None) -> tuple[int, int] | None:
+    """``"WIDTHxHEIGHT"`` as (W, H); None for an empty text; ValueError for anything else."""
+    if not text:
+        return None
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        w = h = 0
+    if w < 1 or h < 1:
+        raise ValueError(f"{text!r}: expected WIDTHxHEIGHT, e.g. 768x512")
+    return w, h

@@ -11,12 +11,12 @@ lossy format below :data:`SAFE_QUALITY` weakens it and gets a warning.
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
 
+from .imageio import save_atomic
 from .metadata import PhotoMetadata, save_params, unsupported
 
 FORMAT_NAMES = ("jpeg", "webp", "png", "tiff")
@@ -127,8 +127,6 @@ def format_of_output(path: str | Path, quality: int | None = None) -> OutputForm
 def save_photo(image: Image.Image, path: str | Path, fmt: OutputFormat,
                metadata: PhotoMetadata | None = None) -> list[str]:
     """Write ``image`` atomically in ``fmt`` with ``metadata``; returns warnings."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     warnings = []
     params = fmt.pillow_params()
     if metadata is not None:
@@ -139,13 +137,5 @@ def save_photo(image: Image.Image, path: str | Path, fmt: OutputFormat,
         warnings.extend(metadata.notes)
     if (w := fmt.warning()) is not None:
         warnings.append(w)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            image.save(f, **params)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    save_atomic(image, path, **params)
     return warnings

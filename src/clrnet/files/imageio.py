@@ -135,10 +135,11 @@ def check_writable(target: str | Path, inputs: list[str | Path] = (), force: boo
 
 
 def save_atomic(image: Image.Image, path: str | Path, **params) -> Path:
-    """Save via a temporary file in the same folder, then rename: never a half-written file."""
+    """Save via a temporary file in the same folder, then rename: never a half-written file.
+    The format is ``params["format"]`` if given, else the suffix's."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fmt = Image.registered_extensions().get(path.suffix.lower())
+    fmt = params.pop("format", None) or Image.registered_extensions().get(path.suffix.lower())
     if fmt is None:
         raise ImageInputError(f"{path}: unknown output image format (use .png, .jpg, ...)")
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

@@ -196,11 +196,4 @@ def save_params(meta: PhotoMetadata, fmt: str) -> dict:
     return params
 
 
-def read_metadata(path) -> PhotoMetadata:
-    """Metadata of the image file at ``path`` (for tests and reports)."""
-    with Image.open(path) as im:
-        im.load()
-        return metadata_of(im)
-
-
-__all__ = ["PhotoMetadata", "metadata_of", "read_metadata", "save_params", "unsupported", "reset_xmp_orientation"]
+__all__ = ["PhotoMetadata", "metadata_of", "save_params", "unsupported", "reset_xmp_orientation"]

@@ -23,6 +23,7 @@ from PIL import Image
 
 from ..files.formats import OutputFormat, choose_format, save_photo
 from ..files.imageio import ImageInputError, Photo, read_photo
+from ..geometry import parse_size
 from ..pipeline import Model, get_model, inspect, protect
 
 DEFAULT_MAX_UPLOAD_MB = 50
@@ -45,15 +46,10 @@ def _data_url(image: Image.Image) -> str:
 
 
 def _parse_size(text: Optional[str]) -> tuple[int, int] | None:
-    if not text:
-        return None
     try:
-        w, h = (int(v) for v in text.lower().split("x"))
-        if w < 1 or h < 1:
-            raise ValueError
-    except ValueError:
-        raise UploadError(f"original_size {text!r}: expected WIDTHxHEIGHT, e.g. 768x512") from None
-    return w, h
+        return parse_size(text)
+    except ValueError as e:
+        raise UploadError(f"original_size {e}") from None
 
 
 def create_app(model: Model | str | None = None, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB) -> FastAPI:
