@@ -23,7 +23,7 @@ from typing import Callable, Iterable, Iterator, TypeVar
 from PIL import Image
 
 from .files.formats import INPUT_SUFFIXES, OutputFormat, choose_format, save_photo
-from .files.imageio import Photo, read_photo, save_atomic, write_text_atomic
+from .files.imageio import OutputExistsError, Photo, read_photo, save_atomic, write_text_atomic
 from .files.inputs import InputPhoto, expand_inputs
 from .pipeline import Inspection, Model, get_model, inspect, protect
 
@@ -67,6 +67,7 @@ class ProtectJob:
     source: Path
     target: Path
     format: OutputFormat
+    replace: bool = False  # --force: an existing output is redone; else never overwritten
 
 
 @dataclass(frozen=True)
@@ -168,12 +169,13 @@ def protected_name(item: InputPhoto, fmt: OutputFormat) -> Path:
 
 
 def protect_file(source: str | Path, target: str | Path, model: Model | str | None = None,
-                 fmt: OutputFormat | None = None) -> list[str]:
+                 fmt: OutputFormat | None = None, replace: bool = True) -> list[str]:
     """Protect one photo file into ``target`` (format from ``fmt`` or the input), keeping
-    its metadata; returns warnings (a weak format, metadata the format cannot carry)."""
+    its metadata; returns warnings (a weak format, metadata the format cannot carry).
+    With ``replace=False`` an existing ``target`` is never overwritten."""
     photo = read_photo(source)
     fmt = fmt or choose_format(source)
-    return save_photo(protect(photo.image, model), target, fmt, photo.metadata)
+    return save_photo(protect(photo.image, model), target, fmt, photo.metadata, replace=replace)
 
 
 def plan_protect(inputs: Iterable[str | Path], out_dir: str | Path, *, format: str | None = None,
@@ -195,13 +197,16 @@ def plan_protect(inputs: Iterable[str | Path], out_dir: str | Path, *, format: s
         elif dst.exists() and not force:
             plan.append(BatchResult(it.path, dst, "skipped"))
         else:
-            plan.append(ProtectJob(it.path, dst, formats[it.path]))
+            plan.append(ProtectJob(it.path, dst, formats[it.path], replace=force))
     return plan
 
 
 def _protect_save(job: ProtectJob, value: tuple[Photo, Image.Image]) -> BatchResult:
     photo, image = value
-    warnings = save_photo(image, job.target, job.format, photo.metadata)
+    try:
+        warnings = save_photo(image, job.target, job.format, photo.metadata, replace=job.replace)
+    except OutputExistsError:  # another process wrote it since the plan was made
+        return BatchResult(job.source, job.target, "skipped")
     return BatchResult(job.source, job.target, "done", warnings=warnings)
 
 

@@ -125,7 +125,7 @@ def protect(
         if format and output.suffix.lower() not in (fmt.suffix, ".jpeg" if fmt.name == "jpeg" else fmt.suffix):
             raise ValueError(f"{output}: suffix does not match --format {fmt.name} (use {fmt.suffix})")
         check_writable(output, [image], force)
-        _echo_warnings(protect_file(image, output, model, fmt))
+        _echo_warnings(protect_file(image, output, model, fmt, replace=force))
     except (ImageInputError, OutputExistsError, FileNotFoundError, ValueError) as e:
         _fail(str(e))
     with Image.open(output) as im:

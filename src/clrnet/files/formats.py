@@ -125,8 +125,9 @@ def format_of_output(path: str | Path, quality: int | None = None) -> OutputForm
 
 
 def save_photo(image: Image.Image, path: str | Path, fmt: OutputFormat,
-               metadata: PhotoMetadata | None = None) -> list[str]:
-    """Write ``image`` atomically in ``fmt`` with ``metadata``; returns warnings."""
+               metadata: PhotoMetadata | None = None, replace: bool = True) -> list[str]:
+    """Write ``image`` atomically in ``fmt`` with ``metadata``; returns warnings. With
+    ``replace=False`` an existing file is never overwritten (``OutputExistsError``)."""
     warnings = []
     params = fmt.pillow_params()
     if metadata is not None:
@@ -137,5 +138,5 @@ def save_photo(image: Image.Image, path: str | Path, fmt: OutputFormat,
         warnings.extend(metadata.notes)
     if (w := fmt.warning()) is not None:
         warnings.append(w)
-    save_atomic(image, path, **params)
+    save_atomic(image, path, replace=replace, **params)
     return warnings

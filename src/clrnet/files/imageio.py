@@ -134,9 +134,29 @@ def check_writable(target: str | Path, inputs: list[str | Path] = (), force: boo
     return target
 
 
-def save_atomic(image: Image.Image, path: str | Path, **params) -> Path:
+def _publish(tmp: str, path: Path, replace: bool) -> None:
+    """Move a finished temporary file into place: ``os.replace``, or, when the target
+    must not be replaced, a hard link (which fails if the name exists, atomically:
+    of several processes racing for one name exactly one wins, none overwrites)."""
+    if replace:
+        os.replace(tmp, path)
+        return
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise OutputExistsError(f"{path}: already written (by another process)") from None
+    except OSError:  # a file system without hard links: check, then rename
+        if path.exists():
+            raise OutputExistsError(f"{path}: already written (by another process)") from None
+        os.replace(tmp, path)
+        return
+    os.unlink(tmp)
+
+
+def save_atomic(image: Image.Image, path: str | Path, replace: bool = True, **params) -> Path:
     """Save via a temporary file in the same folder, then rename: never a half-written file.
-    The format is ``params["format"]`` if given, else the suffix's."""
+    The format is ``params["format"]`` if given, else the suffix's. With ``replace=False``
+    an existing ``path`` is never overwritten (:class:`OutputExistsError`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fmt = params.pop("format", None) or Image.registered_extensions().get(path.suffix.lower())
@@ -146,11 +166,10 @@ def save_atomic(image: Image.Image, path: str | Path, **params) -> Path:
     try:
         with os.fdopen(fd, "wb") as f:
             image.save(f, format=fmt, **params)
-        os.replace(tmp, path)
-    except BaseException:
+        _publish(tmp, path, replace)
+    finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-        raise
     return path
 
 

@@ -84,8 +84,9 @@ class ProtectWorker:
         self.model = get_model(model)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        jobs = [ProtectJob(Path(s), Path(t), OutputFormat(f, None if q < 0 else int(q)))
-                for s, t, f, q in zip(batch["source"], batch["target"], batch["format"], batch["quality"])]
+        jobs = [ProtectJob(Path(s), Path(t), OutputFormat(f, None if q < 0 else int(q)), bool(r))
+                for s, t, f, q, r in zip(batch["source"], batch["target"], batch["format"], batch["quality"],
+                                         batch["replace"])]
         return _result_columns(batch["index"], [run_protect_job(j, self.model) for j in jobs])
 
 
@@ -150,8 +151,9 @@ def protect_ray(inputs: Iterable[str | Path], out_dir: str | Path, model: str, *
     jobs = [p for p in plan if isinstance(p, ProtectJob)]
     start_ray(address)
     cols = {"index": list(range(len(jobs))), "source": [str(j.source.resolve()) for j in jobs],
-            "target": [str(j.target.resolve()) for j in jobs], "format": [j.format.name for j in jobs], "quality": [-1 if j.format.quality is None else j.format.quality
-                                                                 for j in jobs]}
+            "target": [str(j.target.resolve()) for j in jobs], "format": [j.format.name for j in jobs],
+            "quality": [-1 if j.format.quality is None else j.format.quality for j in jobs],
+            "replace": [j.replace for j in jobs]}
     return _collect(plan, jobs, _run(jobs, cols, ProtectWorker, {"model": _absolute(model)}, concurrency,
                                      batch_size))
 
