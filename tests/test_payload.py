@@ -27,11 +27,13 @@ def test_webp_round_trip_drops_and_rebuilds_the_riff_header(picture):
     assert err < 20
 
 
-@pytest.mark.parametrize("budget", [3, 9, 20, 35, 84, 160, 640])
+@pytest.mark.parametrize("budget", [3, 6, 9, 20, 29, 35, 84, 160, 640])
 def test_message_fits_its_budget_and_decodes(picture, budget):
     msg = codec.encode_message(picture, budget)
     assert len(msg) <= budget
-    thumb = codec.decode_message(msg)
+    if budget <= codec.TINY_MAX:  # the fixed-length grid fills its budget exactly
+        assert len(msg) == budget
+    thumb = codec.decode_message(msg, budget)
     assert thumb.mode == "RGB" and min(thumb.size) >= 1
     if budget >= 84:  # WebP from here on: a real thumbnail, not a few pixels
         assert msg[0] == codec.WEBP and max(thumb.size) >= 8
@@ -45,15 +47,47 @@ def test_raw_thumbnail_is_exact_to_rgb565():
     assert np.abs(back - arr).max() <= 8  # 5/6/5 bits per channel
 
 
-@pytest.mark.parametrize("bad", [b"", b"\x07abc", b"\x01RIFFgarbage", b"\x00\x05\x05\x00"])
-def test_corrupt_messages_raise_value_error(bad):
+@pytest.mark.parametrize("shape", [(256, 256), (384, 256), (256, 384)])
+@pytest.mark.parametrize("budget", [6, 8, 12, 19, 29])
+def test_tiny_grid_matches_the_photo_within_its_quantisation(budget, shape):
+    """The grid's cells are the photo's box means to 4 bits of luma (17 levels a step)
+    and the grid has the photo's shape; more bytes never give fewer cells."""
+    rng = np.random.default_rng(budget)
+    small = rng.integers(0, 256, (4, 4, 3), dtype=np.uint8)
+    photo = Image.fromarray(small).resize(shape, Image.Resampling.NEAREST)
+    thumb = codec.decode_message(codec.encode_message(photo, budget), budget)
+    gw, gh, _, _ = codec.tiny_grid(8 * budget - 2, codec._aspect_class(*shape))
+    assert thumb.size == (gw, gh)
+    assert (gw >= gh) == (shape[0] >= shape[1]) or gw == gh
+    luma = lambda im: (np.asarray(im, float) @ [0.299, 0.587, 0.114])  # noqa: E731
+    want = luma(photo.resize((gw, gh), Image.Resampling.BOX))
+    # luma is exact to half a step; the chroma, coarser, moves it a little more
+    assert np.abs(luma(thumb) - want).max() <= 8.5 + 0.6 * 64
+    assert np.abs(luma(thumb) - want).mean() <= 12
+    bigger = codec.tiny_grid(8 * budget + 6, codec._aspect_class(*shape))
+    assert bigger[0] * bigger[1] >= gw * gh
+
+
+def test_tiny_grid_is_exact_on_grey_cells():
+    """Grey cells (no chroma) come back to half a luma step."""
+    cells = np.array([[0, 51, 102], [153, 204, 255]], dtype=np.uint8)
+    photo = Image.fromarray(np.repeat(cells[..., None], 3, 2)).resize((300, 200), Image.Resampling.NEAREST)
+    thumb = codec.decode_message(codec.encode_message(photo, 8), 8)
+    assert thumb.size == (3, 2)
+    assert np.abs(np.asarray(thumb, int) - cells[..., None]).max() <= 9
+
+
+@pytest.mark.parametrize("bad, budget", [(b"", None), (b"\x07abc", 80), (b"\x01RIFFgarbage", 80),
+                                         (b"\x00\x05\x05\x00", 80), (b"\xff\x00\x00\x00\x00\x00", 6),
+                                         (b"\x00\x00\x00\x00", 6)])
+def test_corrupt_messages_raise_value_error(bad, budget):
     with pytest.raises(ValueError):
-        codec.decode_message(bad)
+        codec.decode_message(bad, budget)
 
 
 @pytest.mark.parametrize("coded", [12, 84, 300, 700])
 def test_reed_solomon_corrects_up_to_half_the_parity(coded):
-    p = ecc.plan(coded, 0.2)
+    p = ecc.plan(coded, 0.2, short_max=0)
     rng = np.random.default_rng(coded)
     msg = bytes(rng.integers(0, 256, p.message, dtype=np.uint8))
     block = bytearray(ecc.frame(msg, p))
@@ -76,6 +110,24 @@ def test_reed_solomon_uses_erasures_and_rejects_too_many_errors():
     assert ecc.unframe(bytes(block), p, erasures=erased) == msg
     noise = bytes(np.random.default_rng(1).integers(0, 256, 100, dtype=np.uint8))
     assert ecc.unframe(noise, p) is None
+
+
+@pytest.mark.parametrize("coded", [6, 9, 22, 32])
+def test_short_plan_is_message_plus_crc24(coded):
+    """Small channels: a fixed-length message and a 24-bit CRC, no Reed-Solomon; any
+    flipped bit is rejected, never returned."""
+    p = ecc.plan(coded, 0.12)
+    assert p.short and p.message == coded - 3
+    msg = bytes(np.random.default_rng(coded).integers(0, 256, p.message, dtype=np.uint8))
+    block = ecc.frame(msg, p)
+    assert len(block) == coded and ecc.unframe(block, p) == msg
+    for bit in range(8 * coded):
+        bad = bytearray(block)
+        bad[bit // 8] ^= 1 << (bit % 8)
+        assert ecc.unframe(bytes(bad), p) is None
+    with pytest.raises(ValueError):
+        ecc.frame(msg[:-1], p)
+    assert not ecc.plan(33, 0.12).short
 
 
 def test_frame_refuses_a_message_over_capacity():
@@ -157,3 +209,19 @@ def test_vectorised_viterbi_matches_commpys_decoder():
         ref = np.asarray(viterbi_decode(r, inner._trellis(), tb_depth=35, decoding_type="unquantized"))[:n]
         theirs += int((torch.from_numpy(ref.astype(np.uint8)) != bits).sum())
     assert ours <= theirs
+
+
+@pytest.mark.parametrize("rate", ["2/3", "3/4"])
+def test_punctured_code_round_trips_and_corrects_mild_noise(rate):
+    """Puncturing sends fewer coded bits for the same information: more bits fit, and
+    mild soft noise is still corrected."""
+    assert inner.info_bits(384, rate) > inner.info_bits(384, "1/2")
+    n = inner.info_bits(384, rate)
+    rng = np.random.default_rng(3)
+    bits = torch.from_numpy(rng.integers(0, 2, n).astype(np.uint8))
+    coded = inner.encode(bits, 384, rate)
+    assert coded.numel() == 384
+    assert torch.equal(inner.decode(coded.float() * 2 - 1, n, rate), bits)
+    soft = (coded.float() * 2 - 1) + 0.45 * torch.from_numpy(rng.standard_normal(384)).float()
+    assert int(((soft > 0).to(torch.uint8) != coded).sum()) > 0
+    assert torch.equal(inner.decode(soft, n, rate), bits)

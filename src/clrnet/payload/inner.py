@@ -18,6 +18,8 @@ from torch import Tensor
 
 MEMORY = 6  # constraint length 7
 GENERATORS = (0o171, 0o133)
+# puncturing patterns over the rate-1/2 stream (802.11's): 1 = sent, 0 = left out
+PUNCTURE = {"1/2": (1, 1), "2/3": (1, 1, 1, 0), "3/4": (1, 1, 1, 0, 0, 1)}
 
 
 @lru_cache(maxsize=1)
@@ -27,18 +29,28 @@ def _trellis():
     return Trellis(np.array([MEMORY]), np.array([list(GENERATORS)]))
 
 
-def info_bits(coded_bits: int) -> int:
+def _kept(n_mother: int, rate: str) -> np.ndarray:
+    """Which of the first ``n_mother`` rate-1/2 coded bits a ``rate`` code sends."""
+    pattern = np.array(PUNCTURE[rate], dtype=bool)
+    return np.resize(pattern, n_mother)
+
+
+def info_bits(coded_bits: int, rate: str = "1/2") -> int:
     """Information bits (a multiple of 8) that fit ``coded_bits`` with the zero tail."""
-    return max(0, (coded_bits // 2 - MEMORY) // 8 * 8)
+    n = max(0, (coded_bits // 2 - MEMORY) // 8 * 8)
+    while rate != "1/2" and int(_kept(2 * (n + 8 + MEMORY), rate).sum()) <= coded_bits:
+        n += 8
+    return n
 
 
-def encode(bits: Tensor, coded_bits: int) -> Tensor:
-    """Convolutionally encode ``bits`` (0/1) with a zero tail, padded with zeros to
-    ``coded_bits``."""
+def encode(bits: Tensor, coded_bits: int, rate: str = "1/2") -> Tensor:
+    """Convolutionally encode ``bits`` (0/1) with a zero tail, punctured to ``rate``,
+    padded with zeros to ``coded_bits``."""
     from commpy.channelcoding import conv_encode
 
     msg = np.concatenate([bits.numpy().astype(np.int64), np.zeros(MEMORY, np.int64)])
     coded = conv_encode(msg, _trellis(), "cont")
+    coded = coded[_kept(len(coded), rate)]
     if len(coded) > coded_bits:
         raise ValueError(f"{len(bits)} bits need {len(coded)} coded bits, have {coded_bits}")
     out = np.zeros(coded_bits, np.uint8)
@@ -64,14 +76,17 @@ def _predecessors() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return states, inputs, signs
 
 
-def decode(soft: Tensor, n_info: int) -> Tensor:
+def decode(soft: Tensor, n_info: int, rate: str = "1/2") -> Tensor:
     """Soft Viterbi: ``soft`` (positive = 1, magnitude = confidence, 0 = unknown) of the
     coded bits -> ``n_info`` information bits. Maximum correlation over the trellis
     from and back to the zero state (the zero tail), vectorised over the 64 states
-    (commpy's own decoder loops in Python: seconds for a 2048 px frame's payload)."""
+    (commpy's own decoder loops in Python: seconds for a 2048 px frame's payload).
+    Bits a punctured ``rate`` left out are unknown (0)."""
     n_coded = 2 * (n_info + MEMORY)
-    s = soft[:n_coded].double().numpy()
-    s = np.concatenate([s, np.zeros(max(0, n_coded - len(s)))])
+    kept = _kept(n_coded, rate)
+    sent = soft[:int(kept.sum())].double().numpy()
+    s = np.zeros(n_coded)
+    s[np.flatnonzero(kept)[:len(sent)]] = sent
     scale = np.sqrt(np.mean(s[s != 0] ** 2)) if np.any(s != 0) else 1.0
     r = np.clip(s / scale, -4, 4).reshape(-1, 2)
     states, inputs, signs = _predecessors()

@@ -35,7 +35,8 @@ from .jnd import jnd_map, local_std, luminance
 
 
 ASPECTS = (1.0, 1.5, 2 / 3, 4 / 3, 3 / 4, 16 / 9, 9 / 16)  # W / H of the originals the pilots search for
-SIZE_FIELD_MIN = 5  # message bytes from which the payload also carries the frame's exact size
+SIZE_FIELD_MIN = 16  # message bytes from which the payload also carries the frame's exact size
+# (smaller payloads spend every bit on the picture; the pilots place the box well enough)
 
 
 def pack_size(width: int, height: int) -> bytes:
@@ -71,6 +72,8 @@ class ProtectionConfig(BaseModel):
     pilot_search_prominence: float = 6.0  # the same for the search over a whole frame
     reps: dict[int, int] = {384: 2, 512: 2}  # blocks per coded bit in a tile by working level (else 1):
     # small frames trade payload for reliability (chosen on val: 25-30 % windows, JPEG 80)
+    code_rate: dict[int, str] = {384: "2/3"}  # punctured inner code by working level (else "1/2"):
+    # at 384 px two blocks per bit leave room for rate 2/3 (val: 25 % windows decode as often, 8 -> 12 bytes)
     host_boost: float = 1.0  # informed embedding: extra amplitude where the photo opposes a bit
     refine: bool = True  # the learned reconstruction on top of the painted thumbnail (if shipped)
     readout_gain: bool = True  # weigh the ruler readout by the JND map (the ruler is shaped by it)
@@ -111,12 +114,21 @@ class Protector:
         return channel.Layout(width, height, channel.tile_for_level(level, self.cfg.block), block=self.cfg.block,
                               reps=self.cfg.reps.get(level, 1))
 
+    def rate(self, layout: channel.Layout) -> str:
+        """The inner code's rate at this layout's working level."""
+        return self.cfg.code_rate.get(max(layout.width, layout.height), "1/2")
+
     def plan(self, layout: channel.Layout) -> ecc.Plan:
-        return ecc.plan(inner.info_bits(layout.n_bits) // 8, self.cfg.rs_parity)
+        return ecc.plan(inner.info_bits(layout.n_bits, self.rate(layout)) // 8, self.cfg.rs_parity)
 
     def capacity(self, width: int, height: int) -> int:
         """Message bytes a photo of this size carries."""
         return self.plan(self.layout(*working_size(width, height))).message
+
+    def thumbnail_budget(self, width: int, height: int) -> int:
+        """Bytes of the message the thumbnail gets (the rest: the frame's size)."""
+        n = self.capacity(width, height)
+        return n - 2 if n >= SIZE_FIELD_MIN else n
 
     # -- protect ---------------------------------------------------------------
     def ruler_pattern(self, width: int, height: int) -> Tensor:
@@ -129,12 +141,13 @@ class Protector:
         from ..data import tensor_to_pil
 
         _, h, w = work.shape
-        if p.message >= SIZE_FIELD_MIN:  # the exact frame size first: fixes the box's normalisation
-            message = pack_size(w, h) + codec.encode_message(tensor_to_pil(work), p.message - 2)
-        else:
-            message = codec.encode_message(tensor_to_pil(work), p.message)
+        thumb = codec.encode_message(tensor_to_pil(work), self.thumbnail_budget(w, h))
+        # the exact frame size first (if there is room): fixes the box's normalisation
+        message = pack_size(w, h) + thumb if p.message >= SIZE_FIELD_MIN else thumb
+        if p.short:  # a short plan carries exactly its capacity
+            message += bytes(p.message - len(message))
         framed = ecc.frame(message, p)
-        return inner.encode(channel.bytes_to_bits(framed), layout.n_bits)
+        return inner.encode(channel.bytes_to_bits(framed), layout.n_bits, self.rate(layout))
 
     def signal(self, work: Tensor) -> Tensor:
         """The change (1, H, W) in [0, 1] units for a working-frame photo (3, H, W)."""
@@ -270,21 +283,23 @@ class Protector:
         if soft.pilot >= self.cfg.pilot_presence:
             p = self.plan(layout)
             values = soft.sums / soft.counts.clamp_min(1).sqrt()
-            bits = inner.decode(values.float(), p.coded * 8)
+            bits = inner.decode(values.float(), p.coded * 8, self.rate(layout))
             message = ecc.unframe(channel.bits_to_bytes(bits), p)
             if message is not None:
                 # the codeword the payload implies: where the window agrees with it
-                coded = inner.encode(channel.bytes_to_bits(ecc.frame(message, p)), layout.n_bits)
+                coded = inner.encode(channel.bytes_to_bits(ecc.frame(message, p)), layout.n_bits, self.rate(layout))
                 presence = channel.presence_map(layout, soft.block_scores, y0, x0, coded)
                 try:
+                    budget = p.message
                     if p.message >= SIZE_FIELD_MIN:
+                        budget -= 2
                         tw, th = unpack_size(message, level)
                         x0, y0, x1, y1 = refined
                         refined = (x0 * fw / tw, y0 * fh / th, x1 * fw / tw, y1 * fh / th)
                         fw, fh = tw, th
                         win, y0, x0 = self.resample(received, refined, fw, fh)
                         message = message[2:]
-                    thumb = codec.decode_message(message)
+                    thumb = codec.decode_message(message, budget)
                 except (ValueError, struct.error):
                     message = thumb = None
         # the pilots hold at this box, and either stand out among nearby shifts or the

@@ -42,8 +42,17 @@ from .paint import paint, upsample
 from ..scale.distributed import World
 from .refine import PROCESS_SIDE, RefineNet, coarseness_of
 
-# message bytes of the channel's working levels 256 ... 2048, less the 4-byte frame size
-BUDGETS = (3, 31, 80, 153, 356, 636)
+
+def budgets() -> tuple[int, ...]:
+    """Thumbnail bytes of the channel's working levels 256 ... 2048 (3:2 frames)."""
+    from ..protection.frame import LEVELS
+    from ..protection.protector import Protector
+
+    p = Protector()
+    return tuple(p.thumbnail_budget(lv, round(lv * 2 / 3)) for lv in LEVELS)
+
+
+BUDGETS = budgets()
 
 
 class RefineConfig(BaseModel):
