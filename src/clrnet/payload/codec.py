@@ -3,8 +3,7 @@
 What the cut-away part looked like has to travel inside the photo, so it must be
 small: a thumbnail of the whole frame, as large as the channel's byte budget
 allows, compressed with a real image codec (lossy WebP through Pillow: the
-best PSNR per byte among Pillow's codecs at these sizes, measured against JPEG
-and AVIF). The 12-byte RIFF header is the same for every file but its length
+best PSNR per byte at these sizes, measured against JPEG, AVIF and JPEG XL). The 12-byte RIFF header is the same for every file but its length
 field, so it is dropped before sending and rebuilt on receipt. Channels too small for WebP (at most ``TINY_MAX`` bytes: the small working
 frames) carry a fixed-length grid instead: a few luma cells at 4 bits and
 coarser chroma at 4 bits (YCbCr), bit-packed to fill the budget exactly; the
@@ -23,7 +22,8 @@ from PIL import Image
 
 _RIFF = b"RIFF"
 _WEBP = b"WEBP"
-QUALITIES = (60, 45, 30, 20)
+QUALITIES = (75, 60, 45, 30, 20, 5)  # WebP qualities tried; the best thumbnail by error is sent
+_REFERENCE_SIDE = 256  # long side at which candidate thumbnails are compared with the photo
 
 
 def _strip(webp: bytes) -> bytes:
@@ -204,12 +204,14 @@ def decode_message(message: bytes, budget: int | None = None) -> Image.Image:
 
 
 def encode_thumbnail(photo: Image.Image, budget: int, min_side: int = 4, max_side: int = 160) -> bytes:
-    """The largest thumbnail of ``photo`` whose WebP fits in ``budget`` bytes.
+    """The WebP thumbnail of ``photo`` in at most ``budget`` bytes that, upsampled,
+    comes closest to the photo.
 
-    Finds the largest long side (``min_side`` .. ``max_side``) that fits at the
-    lowest of ``QUALITIES`` by bisection, then the highest quality that still
-    fits at that side: a larger, coarser thumbnail beats a smaller, finer one.
-    Raises ValueError if not even a ``min_side`` thumbnail fits.
+    For each of ``QUALITIES`` the largest long side (``min_side`` .. ``max_side``)
+    that fits is found by bisection; of these candidates (a larger, coarser
+    thumbnail or a smaller, finer one) the one with the least squared error against
+    the photo (both at ``_REFERENCE_SIDE``) is sent. Raises ValueError if not even
+    a ``min_side`` thumbnail fits.
     """
     w, h = photo.size
     top = min(max_side, max(w, h))
@@ -219,15 +221,23 @@ def encode_thumbnail(photo: Image.Image, budget: int, min_side: int = 4, max_sid
 
     if top < min_side or len(at(min_side, QUALITIES[-1])) > budget:
         raise ValueError(f"no thumbnail fits in {budget} bytes")
-    lo, hi = min_side, top  # lo fits
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if len(at(mid, QUALITIES[-1])) <= budget:
-            lo = mid
-        else:
-            hi = mid - 1
+    ref_size = thumbnail_size(w, h, min(_REFERENCE_SIDE, max(w, h)))
+    ref = np.asarray(photo.convert("RGB").resize(ref_size, Image.Resampling.BOX), dtype=np.float32)
+    best: tuple[float, bytes] | None = None
     for q in QUALITIES:
+        if len(at(min_side, q)) > budget:
+            continue
+        lo, hi = min_side, top  # lo fits
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if len(at(mid, q)) <= budget:
+                lo = mid
+            else:
+                hi = mid - 1
         data = at(lo, q)
-        if len(data) <= budget:
-            return data
-    raise AssertionError("unreachable: the lowest quality fitted")
+        up = decode_webp(data).resize(ref_size, Image.Resampling.BICUBIC)
+        err = float(np.mean((np.asarray(up, dtype=np.float32) - ref) ** 2))
+        if best is None or err < best[0]:
+            best = (err, data)
+    assert best is not None  # the lowest quality fitted at min_side
+    return best[1]
