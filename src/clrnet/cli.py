@@ -59,6 +59,16 @@ def _batch_guard(run):
         raise typer.Exit(130)
 
 
+def _keyed_model(model: str, key: Optional[Path]):
+    """The model by name, with the key file's patterns if given; one-line errors."""
+    from .pipeline import get_model, with_key
+
+    try:
+        return with_key(get_model(model), key)
+    except (FileNotFoundError, ValueError) as e:
+        _fail(str(e))
+
+
 def _check_batch_options(workers: int, engine: str, address: Optional[str]) -> None:
     if workers < 1:
         _fail(f"--workers {workers}: must be at least 1")
@@ -78,6 +88,8 @@ RECURSIVE_OPTION = typer.Option(False, "--recursive", "-r", help="Include subfol
 ENGINE_OPTION = typer.Option("plain", "--engine", help="plain (this process) or ray (Ray Data; extra: scale).")
 ADDRESS_OPTION = typer.Option(None, "--address", help="--engine ray: the Ray cluster to join "
                               "(default: start Ray on this machine).")
+KEY_OPTION = typer.Option(None, "--key", help="Secret key file (clrnet keygen; protection v2 only): the patterns "
+                          "only this key's holders can read.")
 INPUTS_HELP = "Photos: files, folders (--recursive: with subfolders) or quoted globs like 'shoot/*.jpg'."
 
 
@@ -93,6 +105,7 @@ def protect(
     workers: int = WORKERS_OPTION,
     engine: str = ENGINE_OPTION,
     address: Optional[str] = ADDRESS_OPTION,
+    key: Optional[Path] = KEY_OPTION,
 ) -> None:
     """Write protected copies: same size, visually identical, metadata kept."""
     from PIL import Image
@@ -101,7 +114,6 @@ def protect(
     from .files.formats import OutputFormat, choose_format, format_of_output
     from .files.imageio import ImageInputError, OutputExistsError, check_writable
     from .files.inputs import is_batch
-    from .pipeline import get_model
 
     _check_batch_options(workers, engine, address)
     if is_batch(inputs) or output.is_dir() or not output.suffix or engine == "ray":
@@ -112,20 +124,23 @@ def protect(
                 from .scale.ray_engine import protect_ray
 
                 return protect_ray(inputs, output, model, format=format, quality=quality, recursive=recursive,
-                                   force=force, address=address)
-            m = get_model(model)
+                                   force=force, address=address, key=key)
+            m = _keyed_model(model, key)
             return list(protect_many(inputs, output, m, format=format, quality=quality, recursive=recursive,
                                      force=force, workers=workers, progress=True))
 
+        if engine == "ray":
+            _keyed_model(model, key)  # a bad key or model fails here, in one line
         _finish_batch(_batch_guard(run), "protected", output)
         return
     image = inputs[0]
+    m = _keyed_model(model, key)
     try:
         fmt: OutputFormat = choose_format(image, format, quality) if format else format_of_output(output, quality)
         if format and output.suffix.lower() not in (fmt.suffix, ".jpeg" if fmt.name == "jpeg" else fmt.suffix):
             raise ValueError(f"{output}: suffix does not match --format {fmt.name} (use {fmt.suffix})")
         check_writable(output, [image], force)
-        _echo_warnings(protect_file(image, output, model, fmt, replace=force))
+        _echo_warnings(protect_file(image, output, m, fmt, replace=force))
     except (ImageInputError, OutputExistsError, FileNotFoundError, ValueError) as e:
         _fail(str(e))
     with Image.open(output) as im:
@@ -145,12 +160,13 @@ def inspect(
     workers: int = WORKERS_OPTION,
     engine: str = ENGINE_OPTION,
     address: Optional[str] = ADDRESS_OPTION,
+    key: Optional[Path] = KEY_OPTION,
 ) -> None:
     """Was each photo cropped from a protected photo? Where, and what was cut away?"""
     from .batch import write_report_folder
     from .files.imageio import ImageInputError, OutputExistsError, open_image
     from .files.inputs import is_batch
-    from .pipeline import get_model, inspect as inspect_image
+    from .pipeline import inspect as inspect_image
 
     size = _parse_size(original_size)
     if output.exists() and not output.is_dir():
@@ -164,11 +180,13 @@ def inspect(
                 from .scale.ray_engine import inspect_ray
 
                 return inspect_ray(inputs, output, model, original_size=size, recursive=recursive, force=force,
-                                   images=images, address=address)
-            m = get_model(model)
+                                   images=images, address=address, key=key)
+            m = _keyed_model(model, key)
             return list(inspect_many(inputs, output, m, original_size=size, recursive=recursive, force=force,
                                      images=images, workers=workers, progress=True))
 
+        if engine == "ray":
+            _keyed_model(model, key)
         results = _batch_guard(run)
         cropped = sum(bool((r.report or {}).get("cropped")) for r in results)
         typer.echo(f"{cropped} of {len(results)} photos called cropped; "
@@ -176,11 +194,12 @@ def inspect(
         _finish_batch(results, "inspected", output)
         return
     image = inputs[0]
+    m = _keyed_model(model, key)
     try:
         if output.is_dir() and any(output.iterdir()) and not force:
             raise OutputExistsError(f"{output}: folder is not empty (use --force to write into it)")
         photo = open_image(image)
-        found = inspect_image(photo, model, original_size=size)
+        found = inspect_image(photo, m, original_size=size)
         write_report_folder(found, output)
     except (ImageInputError, OutputExistsError, FileNotFoundError) as e:
         _fail(str(e))
@@ -332,6 +351,10 @@ def eval_(
     false_alarms: bool = typer.Option(False, "--false-alarms", help="Never-protected images instead: --data is the "
                                       "datasets root (train/, val/, test/), plus synthetic hard cases."),
     per_family: int = typer.Option(40, "--per-family", help="--false-alarms: synthetic images per family."),
+    security: bool = typer.Option(False, "--security", help="clrnet-v2 only: what removing the protection costs an "
+                                  "attacker (public pattern subtracted; averaging N photos of one key) instead."),
+    pool: Optional[Path] = typer.Option(None, "--pool", help="--security: the attacker's photos for averaging "
+                                        "(default: train/ beside --data's split)."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Only the first N photos of --data."),
 ) -> None:
     """The papers' protocol: protect, crop in survival bins, attack for real, inspect; tables beside the paper's."""
@@ -374,6 +397,9 @@ def eval_(
             typer.echo(markdown_table(rows, f"### {data.name}: {Path(model).name}, each output format of "
                                             f"`protect`, {time.time() - t0:.0f} s", 3))
             return
+        if (security or capacity or real_path) and not isinstance(m, Protector):
+            _fail(f"--security, --capacity and --real-path measure protection v2: use --model clrnet-v2 "
+                  f"(not {model})")
         if isinstance(m, Protector):
             if real_path:
                 from .evaluation_v2 import markdown_table, real_path as run_path
@@ -383,6 +409,16 @@ def eval_(
                     _fail(f"{data}: no photos of 8 megapixels or more")
                 typer.echo(markdown_table(
                     rows, f"### {data.name}: {m.name}, protect at full size, crop 40 %, 2048 px, JPEG 85", 3))
+                return
+            if security:
+                from .evaluation_security import AVERAGING_N, security_table
+                from .evaluation_v2 import markdown_table
+
+                pool = pool or data.parent.parent / "train"
+                ns = (10, 30) if quick else AVERAGING_N
+                rows = security_table(m, data, pool, targets=2 if quick else (limit or 8), ns=ns, seed=seed)
+                typer.echo(markdown_table(rows, f"### attacks on the protection: {m.name}, targets from {data}, "
+                                                f"averaging pool {pool} ({time.time() - t0:.0f} s)", 3))
                 return
             if capacity:
                 from .evaluation_v2 import capacity_table, format_capacity
@@ -429,6 +465,32 @@ def _eval_v2(m, data: Path, attacks: list[str], size: str, crops: int, seed: int
         write_text_atomic("\n".join(text), out / "report.md")
         figure_v2(samples, out / "figure.png")
         typer.echo(f"written: {out}/report.md, figure.png")
+
+
+@app.command()
+def keygen(
+    output: Path = typer.Option(..., "-o", "--output", help="Key file to write (keep it secret)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing key file."),
+) -> None:
+    """A new secret key: protect --key KEYFILE, inspect --key KEYFILE (protection v2)."""
+    import os
+
+    from .files.imageio import write_text_atomic
+    from .protection.key import generate_key, key_json
+
+    if output.exists() and not force:
+        _fail(f"{output}: exists (a key file is not overwritten without --force: photos protected with it "
+              f"need it)")
+    key = generate_key()
+    old = os.umask(0o077)  # readable by its owner only
+    try:
+        write_text_atomic(key_json(key), output)
+    except OSError as e:
+        _fail(f"{output}: cannot write the key file ({e.strerror})")
+    finally:
+        os.umask(old)
+    typer.echo(f"key {key.fingerprint} written to {output}; protect and inspect with --key {output} "
+               f"--model clrnet-v2")
 
 
 @app.command()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Union
 
 import torch
@@ -24,6 +25,7 @@ from .geometry import FULL_FRAME, Box, box_to_pixels, resize
 from .files.imageio import to_rgb
 from .model import CLRNet, DEFAULT_MODEL, load_model
 from .networks import RulerReadout
+from .protection.key import ProtectionKey, load_key
 from .protection.protector import Protector
 
 MAX_OUTPUT_SIDE = 8192
@@ -40,6 +42,16 @@ def get_model(model: "Model | str | None" = None) -> "Model":
     if name not in _models:
         _models[name] = load_model(name)
     return _models[name]
+
+
+def with_key(model: "Model", key: "str | Path | ProtectionKey | None") -> "Model":
+    """``model`` with a secret key's patterns (a key file or a key; None: unchanged).
+    Keys belong to protection v2: ValueError for a v1 model."""
+    if key is None:
+        return model
+    if not isinstance(model, Protector):
+        raise ValueError(f"--key needs protection v2 (--model clrnet-v2): {model.cfg.name} has no keyed patterns")
+    return model.with_key(key if isinstance(key, ProtectionKey) else load_key(key))
 
 
 @dataclass

@@ -32,6 +32,7 @@ from ..reconstruction.paint import paint, upsample
 from ..reconstruction.refine import RefineNet, load_refine, refine_frame
 from .frame import LEVELS, candidates, frame_size, working_size
 from .jnd import jnd_map, local_std, luminance
+from .key import ProtectionKey
 
 
 ASPECTS = (1.0, 1.5, 2 / 3, 4 / 3, 3 / 4, 16 / 9, 9 / 16)  # W / H of the originals the pilots search for
@@ -95,15 +96,19 @@ class Decoded:
     # (h, w) over the window: where the protection is intact (1) or missing (0); empty when
     # the payload did not decode (the codeword it implies is what the window is checked against)
     presence: Tensor = field(default_factory=lambda: torch.zeros(0))
+    codeword: Tensor | None = None  # the coded bits the decoded payload was sent as
 
 
 class Protector:
     """The designed protection (ruler + payload, JND-shaped) at a photo's working frame."""
 
-    def __init__(self, cfg: ProtectionConfig | None = None, name: str = "clrnet-v2") -> None:
+    def __init__(self, cfg: ProtectionConfig | None = None, name: str = "clrnet-v2",
+                 key: ProtectionKey | None = None) -> None:
         self.cfg = cfg or ProtectionConfig()
         self.name = name
-        self.ruler = Ruler(self.cfg.ruler_band)
+        self.key = key
+        self.ruler = Ruler(self.cfg.ruler_band) if key is None else Ruler(self.cfg.ruler_band, key.seed("ruler"))
+        self._layout_seed = channel.Layout.seed if key is None else key.seed("layout")
         self._refiner: RefineNet | None = None
         self.readout = RulerReadout(self.ruler, self.cfg.readout_size, presence=self.cfg.presence,
                                     crop_margin=self.cfg.crop_margin)
@@ -112,7 +117,24 @@ class Protector:
     def layout(self, width: int, height: int) -> channel.Layout:
         level = max(width, height)
         return channel.Layout(width, height, channel.tile_for_level(level, self.cfg.block), block=self.cfg.block,
-                              reps=self.cfg.reps.get(level, 1))
+                              reps=self.cfg.reps.get(level, 1), seed=self._layout_seed)
+
+    def with_key(self, key: ProtectionKey | None) -> "Protector":
+        """The same protection with ``key``'s patterns (None: the public ones); the
+        reconstruction network is shared."""
+        if key == self.key:
+            return self
+        base = self.name.split(" (key ")[0]
+        keyed = Protector(self.cfg, base if key is None else f"{base} (key {key.fingerprint})", key)
+        keyed._refiner = self._refiner
+        return keyed
+
+    def whitening(self, n_bits: int) -> Tensor | None:
+        """The key's stream (0/1) XORed onto the coded payload bits (None: no key)."""
+        if self.key is None:
+            return None
+        g = torch.Generator().manual_seed(self.key.seed("whiten"))
+        return torch.randint(0, 2, (n_bits,), generator=g, dtype=torch.uint8)
 
     def rate(self, layout: channel.Layout) -> str:
         """The inner code's rate at this layout's working level."""
@@ -146,16 +168,24 @@ class Protector:
         message = pack_size(w, h) + thumb if p.message >= SIZE_FIELD_MIN else thumb
         if p.short:  # a short plan carries exactly its capacity
             message += bytes(p.message - len(message))
-        framed = ecc.frame(message, p)
-        return inner.encode(channel.bytes_to_bits(framed), layout.n_bits, self.rate(layout))
+        return self.encode_message(message, layout)
 
-    def signal(self, work: Tensor) -> Tensor:
-        """The change (1, H, W) in [0, 1] units for a working-frame photo (3, H, W)."""
+    def encode_message(self, message: bytes, layout: channel.Layout) -> Tensor:
+        """The coded bits (n_bits of 0/1) a framed ``message`` is sent as: Reed-Solomon
+        or CRC framing, the inner code, the key's whitening."""
+        coded = inner.encode(channel.bytes_to_bits(ecc.frame(message, self.plan(layout))), layout.n_bits,
+                             self.rate(layout))
+        mask = self.whitening(layout.n_bits)
+        return coded if mask is None else coded ^ mask
+
+    def signal(self, work: Tensor, bits: Tensor | None = None) -> Tensor:
+        """The change (1, H, W) in [0, 1] units for a working-frame photo (3, H, W),
+        carrying its own thumbnail or the given coded ``bits``."""
         _, h, w = work.shape
         layout = self.layout(w, h)
         m = jnd_map(work[None], self.cfg.jnd_floor, self.cfg.jnd_slope, self.cfg.jnd_cap)[0, 0]
         share = self.cfg.ruler_share
-        bits = self.coded_bits(work, layout)
+        bits = self.coded_bits(work, layout) if bits is None else bits
         payload = channel.embed(layout, bits)
         if self.cfg.host_boost > 0:
             amp = m * math.sqrt(1 - share ** 2) / 255
@@ -283,11 +313,14 @@ class Protector:
         if soft.pilot >= self.cfg.pilot_presence:
             p = self.plan(layout)
             values = soft.sums / soft.counts.clamp_min(1).sqrt()
+            mask = self.whitening(layout.n_bits)
+            if mask is not None:
+                values = values * (1 - 2 * mask.double())
             bits = inner.decode(values.float(), p.coded * 8, self.rate(layout))
             message = ecc.unframe(channel.bits_to_bytes(bits), p)
             if message is not None:
                 # the codeword the payload implies: where the window agrees with it
-                coded = inner.encode(channel.bytes_to_bits(ecc.frame(message, p)), layout.n_bits, self.rate(layout))
+                coded = self.encode_message(message, layout)
                 presence = channel.presence_map(layout, soft.block_scores, y0, x0, coded)
                 try:
                     budget = p.message
@@ -312,7 +345,8 @@ class Protector:
         elif presence.shape != win.shape[-2:]:  # the size field moved the frame: same pixels
             presence = F.interpolate(presence[None, None], size=win.shape[-2:], mode="bilinear",
                                      align_corners=False)[0, 0]
-        return Decoded(level, (fw, fh), refined, message, thumb, soft.pilot, win, (y0, x0), verified, presence)
+        return Decoded(level, (fw, fh), refined, message, thumb, soft.pilot, win, (y0, x0), verified, presence,
+                       coded if message is not None else None)
 
     def scale_hypotheses(self, received: Tensor, hx: list[tuple[float, tuple[float, float]]],
                          hy: list[tuple[float, tuple[float, float]]], most: int = 5

@@ -75,13 +75,13 @@ def _result_columns(index: np.ndarray, results: list[BatchResult]) -> dict[str, 
 class ProtectWorker:
     """A Ray Data worker: the model loads once, then batch after batch of protect jobs."""
 
-    def __init__(self, model: str, threads: int = 1) -> None:
+    def __init__(self, model: str, key: str | None = None, threads: int = 1) -> None:
         import torch
 
-        from ..pipeline import get_model
+        from ..pipeline import get_model, with_key
 
         torch.set_num_threads(threads)
-        self.model = get_model(model)
+        self.model = with_key(get_model(model), key)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         jobs = [ProtectJob(Path(s), Path(t), OutputFormat(f, None if q < 0 else int(q)), bool(r))
@@ -93,13 +93,14 @@ class ProtectWorker:
 class InspectWorker:
     """A Ray Data worker: the model loads once, then batch after batch of inspect jobs."""
 
-    def __init__(self, model: str, original_size: tuple[int, int] | None, images: bool, threads: int = 1) -> None:
+    def __init__(self, model: str, original_size: tuple[int, int] | None, images: bool, key: str | None = None,
+                 threads: int = 1) -> None:
         import torch
 
-        from ..pipeline import get_model
+        from ..pipeline import get_model, with_key
 
         torch.set_num_threads(threads)
-        self.model = get_model(model)
+        self.model = with_key(get_model(model), key)
         self.original_size, self.images = original_size, images
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -145,8 +146,9 @@ def _run(jobs: list, columns: dict[str, list], worker: type, kwargs: dict, concu
 def protect_ray(inputs: Iterable[str | Path], out_dir: str | Path, model: str, *, format: str | None = None,
                 quality: int | None = None, recursive: bool = False, force: bool = False,
                 address: str | None = None, concurrency: int | None = None,
-                batch_size: int = 4) -> list[BatchResult]:
-    """``protect_many`` on Ray Data: same plan, same outputs, one model per worker."""
+                batch_size: int = 4, key: str | Path | None = None) -> list[BatchResult]:
+    """``protect_many`` on Ray Data: same plan, same outputs, one model per worker
+    (``key``: a key file every worker reads)."""
     plan = plan_protect(inputs, out_dir, format=format, quality=quality, recursive=recursive, force=force)
     jobs = [p for p in plan if isinstance(p, ProtectJob)]
     start_ray(address)
@@ -154,21 +156,22 @@ def protect_ray(inputs: Iterable[str | Path], out_dir: str | Path, model: str, *
             "target": [str(j.target.resolve()) for j in jobs], "format": [j.format.name for j in jobs],
             "quality": [-1 if j.format.quality is None else j.format.quality for j in jobs],
             "replace": [j.replace for j in jobs]}
-    return _collect(plan, jobs, _run(jobs, cols, ProtectWorker, {"model": _absolute(model)}, concurrency,
-                                     batch_size))
+    kwargs = {"model": _absolute(model), "key": None if key is None else str(Path(key).resolve())}
+    return _collect(plan, jobs, _run(jobs, cols, ProtectWorker, kwargs, concurrency, batch_size))
 
 
 def inspect_ray(inputs: Iterable[str | Path], out_dir: str | Path | None, model: str, *,
                 original_size: tuple[int, int] | None = None, recursive: bool = False, force: bool = False,
                 images: bool = True, address: str | None = None, concurrency: int | None = None,
-                batch_size: int = 4) -> list[BatchResult]:
+                batch_size: int = 4, key: str | Path | None = None) -> list[BatchResult]:
     """``inspect_many`` on Ray Data; writes results.jsonl / results.csv like the plain path."""
     plan = plan_inspect(inputs, out_dir, recursive=recursive, force=force)
     jobs = [p for p in plan if isinstance(p, InspectJob)]
     start_ray(address)
     cols = {"index": list(range(len(jobs))), "source": [str(j.source.resolve()) for j in jobs],
             "folder": ["" if j.folder is None else str(j.folder.resolve()) for j in jobs]}
-    kwargs = {"model": _absolute(model), "original_size": original_size, "images": images}
+    kwargs = {"model": _absolute(model), "original_size": original_size, "images": images,
+              "key": None if key is None else str(Path(key).resolve())}
     results = _collect(plan, jobs, _run(jobs, cols, InspectWorker, kwargs, concurrency, batch_size))
     if out_dir is not None and results:
         write_results(results, Path(out_dir))

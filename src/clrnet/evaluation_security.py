@@ -1,0 +1,133 @@
+"""What removing the protection costs an attacker (``clrnet eval --security``).
+
+Two attacks on protection v2, each measured by whether ``inspect`` (with the key the
+photo was protected with) still finds the protection in the attacked photo, and
+by the PSNR the attacked photo keeps against the original:
+
+- **public pattern subtracted**: the attacker knows the public patterns (they
+  ship with the package), reads the payload like any recipient, rebuilds the
+  exact change the protection made (ruler and payload, shaped by the JND map of
+  the protected photo) and subtracts it. Against a keyed photo the attacker has
+  only the public patterns, which do not match.
+- **averaging N photos of one key** (Yang et al., NeurIPS 2024): the attacker
+  collects N photos protected with one key at one size, averages their
+  high-pass residuals, each divided by its JND map, to estimate the key's fixed
+  pattern, and subtracts the estimate (scaled by the JND map of the target and a
+  least-squares gain) from a protected photo not among the N.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor
+
+from .data import list_images, pil_to_tensor
+from .payload import channel
+from .protection.frame import working_size
+from .protection.jnd import jnd_map, luminance
+from .protection.key import ProtectionKey
+from .protection.protector import Protector
+
+AVERAGING_N = (10, 30, 100, 300, 1000)
+
+
+def _psnr(a: Tensor, b: Tensor) -> float:
+    mse = float(((a - b) ** 2).mean())
+    return 10 * math.log10(1 / max(mse, 1e-12))
+
+
+def _load(path: Path, size: tuple[int, int]) -> Tensor:
+    with Image.open(path) as im:
+        return pil_to_tensor(im.convert("RGB").resize(size, Image.Resampling.BICUBIC))
+
+
+def _found(model: Protector, photo: Tensor) -> bool:
+    return bool(model.inspect(photo).protected)
+
+
+def subtract_public(public: Protector, photo: Tensor) -> Tensor:
+    """The attacker's best public removal: read the payload, rebuild the change the
+    public protection made to this photo, subtract it (an unreadable payload: the
+    ruler alone is rebuilt, with a payload of zeros)."""
+    _, h, w = photo.shape
+    r = public.inspect(photo)
+    bits = r.decoded.codeword if r.decoded is not None else None
+    if bits is None:
+        bits = torch.zeros(public.layout(w, h).n_bits, dtype=torch.uint8)
+    delta = public.signal(photo, bits)
+    return (photo - delta).clamp(0, 1)
+
+
+def normalised_residual(photo: Tensor, model: Protector) -> Tensor:
+    """High-pass luminance over the JND map (H, W): what averaging estimates the
+    key's fixed pattern from."""
+    m = jnd_map(photo[None], model.cfg.jnd_floor, model.cfg.jnd_slope, model.cfg.jnd_cap)[0, 0]
+    return channel.whiten(luminance(photo[None])[0, 0]) / (m / 255)
+
+
+def remove_estimate(photo: Tensor, estimate: Tensor, model: Protector) -> Tensor:
+    """Subtract the averaged pattern, shaped by the photo's JND map, with the gain that
+    best explains the photo's own high-pass residual (least squares, at least 0)."""
+    m = jnd_map(photo[None], model.cfg.jnd_floor, model.cfg.jnd_slope, model.cfg.jnd_cap)[0, 0] / 255
+    pattern = m * estimate
+    resid = channel.whiten(luminance(photo[None])[0, 0])
+    gain = max(float((resid * channel.whiten(pattern)).sum() / (channel.whiten(pattern) ** 2).sum().clamp_min(1e-12)),
+               0.0)
+    return (photo - gain * pattern[None]).clamp(0, 1)
+
+
+def security_table(model: Protector, targets_folder: str | Path, pool_folder: str | Path,
+                   size: tuple[int, int] = (384, 256), targets: int = 8, ns: tuple[int, ...] = AVERAGING_N,
+                   seed: int = 0, progress: bool = True) -> list[dict[str, object]]:
+    """One row per attack: the share of target photos whose protection ``inspect``
+    still finds after the attack, and the PSNR (dB) the attacked photo keeps against
+    the original (mean), for the public protection and for a keyed one."""
+    from tqdm import tqdm
+
+    size = working_size(*size)  # the attack works at the working frame
+    public = model.with_key(None)
+    rng = np.random.default_rng(seed)
+    keyed = model.with_key(ProtectionKey(rng.bytes(32)))  # a seeded key: the same numbers every run
+    originals = [_load(p, size) for p in list_images(targets_folder)[:targets]]
+    pool_paths = list_images(pool_folder)
+    need = max(ns) if ns else 0
+    if len(pool_paths) < need:
+        raise ValueError(f"{pool_folder}: {len(pool_paths)} photos, the averaging attack needs {need}")
+    rows: list[dict[str, object]] = []
+
+    def row(attack: str, protection: str, attacked: list[Tensor], protected: list[Tensor], reader: Protector,
+            cost: str = "") -> None:
+        rows.append({"attack": attack, "protection": protection,
+                     "protection still found": float(np.mean([_found(reader, a) for a in attacked])),
+                     "PSNR attacked vs original (dB)": float(np.mean([_psnr(a, o) for a, o in zip(attacked, originals)])),
+                     "PSNR protected vs original (dB)": float(np.mean([_psnr(p, o) for p, o in zip(protected,
+                                                                                                       originals)])),
+                     "attacker needs": cost})
+
+    pub = [public.protect(x) for x in originals]
+    key = [keyed.protect(x) for x in originals]
+    row("none", "public", pub, pub, public)
+    row("none", "keyed", key, key, keyed)
+    row("public pattern subtracted", "public", [subtract_public(public, p) for p in pub], pub, public,
+        "the package")
+    row("public pattern subtracted", "keyed", [subtract_public(public, p) for p in key], key, keyed,
+        "the package")
+    total = torch.zeros(size[1], size[0], dtype=torch.float64)
+    order = rng.permutation(len(pool_paths))[:need]
+    done = 0
+    bar = tqdm(total=need, desc="averaging attack", disable=not progress)
+    for n in sorted(ns):
+        for i in order[done:n]:
+            total += normalised_residual(keyed.protect(_load(pool_paths[int(i)], size)), keyed).double()
+            bar.update(1)
+        done = n
+        estimate = (total / n).float()
+        row(f"averaging {n} photos of the key", "keyed", [remove_estimate(p, estimate, keyed) for p in key], key,
+            keyed, f"{n} photos protected with the key")
+    bar.close()
+    return rows
