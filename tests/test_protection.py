@@ -164,6 +164,17 @@ def test_frame_size_field_round_trips(size):
     assert unpack_size(pack_size(w, h), max(w, h)) == (w, h)
 
 
+@pytest.mark.parametrize("size", [(256, 171), (171, 256), (256, 256), (384, 216), (384, 288)])
+def test_one_byte_frame_size_field_is_within_a_pixel_and_a_half(size):
+    from clrnet.protection.protector import pack_size_short, unpack_size
+
+    w, h = size
+    level = max(w, h)
+    tw, th = unpack_size(pack_size_short(w, h), level)
+    assert (tw >= th) == (w >= h) and max(tw, th) == level
+    assert abs(min(tw, th) - min(w, h)) <= 1.5 * level / 254
+
+
 def test_frame_size_field_rejects_a_short_side_over_the_level():
     from clrnet.protection.protector import pack_size, unpack_size
 

@@ -25,7 +25,7 @@ from PIL import Image
 from .files.formats import INPUT_SUFFIXES, OutputFormat, choose_format, save_photo
 from .files.imageio import OutputExistsError, Photo, read_photo, save_atomic, write_text_atomic
 from .files.inputs import InputPhoto, expand_inputs
-from .pipeline import Inspection, Model, get_model, inspect, protect
+from .pipeline import AlreadyProtectedError, Inspection, Model, get_model, inspect, protect
 
 REPORT_FILE = "report.json"
 RESULTS_JSONL, RESULTS_CSV = "results.jsonl", "results.csv"
@@ -67,7 +67,7 @@ class ProtectJob:
     source: Path
     target: Path
     format: OutputFormat
-    replace: bool = False  # --force: an existing output is redone; else never overwritten
+    replace: bool = False  # --force: an existing output is redone (else never overwritten), a protected photo protected again
 
 
 @dataclass(frozen=True)
@@ -169,13 +169,18 @@ def protected_name(item: InputPhoto, fmt: OutputFormat) -> Path:
 
 
 def protect_file(source: str | Path, target: str | Path, model: Model | str | None = None,
-                 fmt: OutputFormat | None = None, replace: bool = True) -> list[str]:
+                 fmt: OutputFormat | None = None, replace: bool = True, refuse_protected: bool = False) -> list[str]:
     """Protect one photo file into ``target`` (format from ``fmt`` or the input), keeping
     its metadata; returns warnings (a weak format, metadata the format cannot carry).
-    With ``replace=False`` an existing ``target`` is never overwritten."""
+    With ``replace=False`` an existing ``target`` is never overwritten; with
+    ``refuse_protected`` a photo already protected raises AlreadyProtectedError."""
     photo = read_photo(source)
     fmt = fmt or choose_format(source)
-    return save_photo(protect(photo.image, model), target, fmt, photo.metadata, replace=replace)
+    try:
+        image = protect(photo.image, model, refuse_protected)
+    except AlreadyProtectedError as e:
+        raise AlreadyProtectedError(f"{source}: {e}") from None
+    return save_photo(image, target, fmt, photo.metadata, replace=replace)
 
 
 def plan_protect(inputs: Iterable[str | Path], out_dir: str | Path, *, format: str | None = None,
@@ -214,7 +219,7 @@ def run_protect_job(job: ProtectJob, model: Model) -> BatchResult:
     """Read, protect and write one photo (the unit a Ray worker runs)."""
     try:
         photo = read_photo(job.source)
-        return _protect_save(job, (photo, protect(photo.image, model)))
+        return _protect_save(job, (photo, protect(photo.image, model, refuse_protected=not job.replace)))
     except Exception as e:
         return BatchResult(job.source, None, "failed", _message(job.source, e))
 
@@ -229,7 +234,7 @@ def protect_many(inputs: Iterable[str | Path], out_dir: str | Path, model: Model
     """
     plan = plan_protect(inputs, out_dir, format=format, quality=quality, recursive=recursive, force=force)
     m = get_model(model)
-    yield from _progress(_run(plan, lambda j: read_photo(j.source), lambda j, p: (p, protect(p.image, m)),
+    yield from _progress(_run(plan, lambda j: read_photo(j.source), lambda j, p: (p, protect(p.image, m, not force)),
                               _protect_save, workers), len(plan), "protecting", progress)
 
 

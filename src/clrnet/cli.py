@@ -98,7 +98,8 @@ def protect(
     inputs: list[Path] = typer.Argument(..., metavar="INPUT...", help=INPUTS_HELP),
     output: Path = typer.Option(..., "-o", "--output", help="Protected file (one INPUT file) or output folder."),
     model: str = typer.Option("clrnet-small-128", "--model", "-m", help="Shipped model name or .safetensors file."),
-    force: bool = typer.Option(False, "--force", help="Overwrite existing outputs (never an input)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite existing outputs (never an input); protect photos "
+                               "that already carry a protection."),
     format: Optional[str] = typer.Option(None, "--format", "-f", help="jpeg, webp, png or tiff (default: the input's own)."),
     quality: Optional[int] = typer.Option(None, "--quality", "-q", help="JPEG / WebP quality (default 95; WebP: lossless if the input is)."),
     recursive: bool = RECURSIVE_OPTION,
@@ -140,7 +141,7 @@ def protect(
         if format and output.suffix.lower() not in (fmt.suffix, ".jpeg" if fmt.name == "jpeg" else fmt.suffix):
             raise ValueError(f"{output}: suffix does not match --format {fmt.name} (use {fmt.suffix})")
         check_writable(output, [image], force)
-        _echo_warnings(protect_file(image, output, m, fmt, replace=force))
+        _echo_warnings(protect_file(image, output, m, fmt, replace=force, refuse_protected=not force))
     except (ImageInputError, OutputExistsError, FileNotFoundError, ValueError) as e:
         _fail(str(e))
     with Image.open(output) as im:
@@ -351,6 +352,8 @@ def eval_(
     false_alarms: bool = typer.Option(False, "--false-alarms", help="Never-protected images instead: --data is the "
                                       "datasets root (train/, val/, test/), plus synthetic hard cases."),
     per_family: int = typer.Option(40, "--per-family", help="--false-alarms: synthetic images per family."),
+    layers: bool = typer.Option(False, "--layers", help="clrnet-v2 only: crops of protected photos protected "
+                                "again (laundering), and photos protected twice, instead."),
     security: bool = typer.Option(False, "--security", help="clrnet-v2 only: what removing the protection costs an "
                                   "attacker (public pattern subtracted; averaging N photos of one key) instead."),
     pool: Optional[Path] = typer.Option(None, "--pool", help="--security: the attacker's photos for averaging "
@@ -397,8 +400,8 @@ def eval_(
             typer.echo(markdown_table(rows, f"### {data.name}: {Path(model).name}, each output format of "
                                             f"`protect`, {time.time() - t0:.0f} s", 3))
             return
-        if (security or capacity or real_path) and not isinstance(m, Protector):
-            _fail(f"--security, --capacity and --real-path measure protection v2: use --model clrnet-v2 "
+        if (security or capacity or real_path or layers) and not isinstance(m, Protector):
+            _fail(f"--security, --layers, --capacity and --real-path measure protection v2: use --model clrnet-v2 "
                   f"(not {model})")
         if isinstance(m, Protector):
             if real_path:
@@ -409,6 +412,14 @@ def eval_(
                     _fail(f"{data}: no photos of 8 megapixels or more")
                 typer.echo(markdown_table(
                     rows, f"### {data.name}: {m.name}, protect at full size, crop 40 %, 2048 px, JPEG 85", 3))
+                return
+            if layers:
+                from .evaluation_trust import layers_table
+                from .evaluation_v2 import markdown_table
+
+                rows = layers_table(m, data, 2 if quick else limit, seed)
+                typer.echo(markdown_table(rows, f"### protected again: {m.name}, photos of {data} "
+                                                f"({time.time() - t0:.0f} s)", 3))
                 return
             if security:
                 from .evaluation_security import AVERAGING_N, security_table

@@ -46,6 +46,13 @@ def _load(path: Path, size: tuple[int, int]) -> Tensor:
         return pil_to_tensor(im.convert("RGB").resize(size, Image.Resampling.BICUBIC))
 
 
+def _crop_half(photo: Tensor) -> Tensor:
+    """The middle half of the area."""
+    _, h, w = photo.shape
+    dh, dw = round(h * (1 - 0.5 ** 0.5) / 2), round(w * (1 - 0.5 ** 0.5) / 2)
+    return photo[:, dh:h - dh, dw:w - dw]
+
+
 def _found(model: Protector, photo: Tensor) -> bool:
     return bool(model.inspect(photo).protected)
 
@@ -86,7 +93,9 @@ def security_table(model: Protector, targets_folder: str | Path, pool_folder: st
                    seed: int = 0, progress: bool = True) -> list[dict[str, object]]:
     """One row per attack: the share of target photos whose protection ``inspect``
     still finds after the attack, and the PSNR (dB) the attacked photo keeps against
-    the original (mean), for the public protection and for a keyed one."""
+    the original (mean), for the public protection and for a keyed one; and how
+    often a keyed photo (whole, and its middle half) read without its key is called
+    protected at all (the key-mismatch rate: it should say "no protection")."""
     from tqdm import tqdm
 
     size = working_size(*size)  # the attack works at the working frame
@@ -113,6 +122,13 @@ def security_table(model: Protector, targets_folder: str | Path, pool_folder: st
     key = [keyed.protect(x) for x in originals]
     row("none", "public", pub, pub, public)
     row("none", "keyed", key, key, keyed)
+    other = model.with_key(ProtectionKey(rng.bytes(32)))
+    for name, reader in (("read without the key (public patterns)", public), ("read with another key", other)):
+        parts = [c for p in key for c in (p, _crop_half(p))]
+        rows.append({"attack": name, "protection": "keyed",
+                     "protection still found": float(np.mean([_found(reader, c) for c in parts])),
+                     "PSNR attacked vs original (dB)": float("nan"), "PSNR protected vs original (dB)": float("nan"),
+                     "attacker needs": f"{len(parts)} photos and crops"})
     row("public pattern subtracted", "public", [subtract_public(public, p) for p in pub], pub, public,
         "the package")
     row("public pattern subtracted", "keyed", [subtract_public(public, p) for p in key], key, keyed,

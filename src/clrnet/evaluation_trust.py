@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from .data import list_images
-from .pipeline import Model, get_model, inspect
+from .pipeline import Model, get_model, inspect, protect
 
 HARD_FAMILIES = ("flat", "gradient", "grating", "checkerboard", "halftone", "text", "screenshot", "noise")
 WORDS = ("photo crop protect inspect newsroom archive verify source caption credit agency wire frame "
@@ -164,4 +164,61 @@ def false_alarms(model: Model | str | None, data_root: str | Path | None, per_fa
     total = np.array([v for v in counts.values()]).sum(0)
     rows.append({"images": "all", "n": int(total[0]), "called protected": total[1] / total[0],
                  "called cropped": total[2] / total[0]})
+    return rows
+
+
+LAYER_PATHS = (("crop protected at its own size", False), ("crop upscaled to the original size, protected", True))
+
+
+def layers_table(model: Model | str | None, folder: str | Path, limit: int | None = None, seed: int = 0,
+                 progress: bool = True) -> list[dict[str, object]]:
+    """Laundering a crop by protecting it again (issue 8): each photo protected, cropped
+    (25-80 % of the area, seeded), the crop protected again (at its own size, or
+    upscaled to the original's size first), sent on as JPEG 90 and 80, inspected. A
+    case counts as found when ``inspect`` calls it cropped with the earlier box
+    (IoU >= 0.9 with the truth) and reports two protections. And a photo protected
+    twice without a crop: found when two protections and no crop are reported; and
+    protected once: one protection, no crop (nothing invented beneath)."""
+    from tqdm import tqdm
+
+    from .geometry import box_iou
+
+    m = get_model(model)
+    paths = list_images(folder)[:limit]
+    hits: dict[str, list[int]] = {}
+    rng = np.random.default_rng(seed)
+    bar = tqdm(total=len(paths), desc="protected twice", disable=not progress)
+    for path in paths:
+        with Image.open(path) as im:
+            original = im.convert("RGB")
+        w, h = original.size
+        first = protect(original, m)
+        area = rng.uniform(0.25, 0.80)
+        aspect = math.exp(rng.uniform(-math.log(1.5), math.log(1.5)))
+        cw = min(w, max(8, round(w * math.sqrt(area * aspect))))
+        ch = min(h, max(8, round(area * h * w / cw)))
+        x0, y0 = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
+        truth = (x0 / w, y0 / h, (x0 + cw) / w, (y0 + ch) / h)
+        crop = first.crop((x0, y0, x0 + cw, y0 + ch))
+        for name, upscale in LAYER_PATHS:
+            part = crop.resize((w, h), Image.Resampling.BICUBIC) if upscale else crop
+            second = protect(part, m)
+            for q in (90, 80):
+                found = inspect(_jpeg(second, q), m)
+                ok = found.cropped and box_iou(found.box, truth) >= 0.9 and len(found.layers or []) >= 2
+                hits.setdefault(f"{name}, JPEG {q}", []).append(int(ok))
+        twice = protect(first, m)
+        for q in (90, 80):
+            found = inspect(_jpeg(twice, q), m)
+            ok = not found.cropped and len(found.layers or []) == 2
+            hits.setdefault(f"protected twice, no crop, JPEG {q}", []).append(int(ok))
+            found = inspect(_jpeg(first, q), m)
+            ok = not found.cropped and len(found.layers or []) == 1
+            hits.setdefault(f"protected once, no crop, JPEG {q}", []).append(int(ok))
+        bar.update(1)
+    bar.close()
+    rows: list[dict[str, object]] = [{"case": k, "n": len(v), "reported as it happened": float(np.mean(v))}
+                                     for k, v in hits.items()]
+    crops = [x for k, v in hits.items() if not k.startswith("protected ") for x in v]
+    rows.append({"case": "all re-protected crops", "n": len(crops), "reported as it happened": float(np.mean(crops))})
     return rows

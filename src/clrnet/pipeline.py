@@ -99,11 +99,30 @@ def protect_tensor(model: CLRNet, image: Tensor) -> Tensor:
     return (out * 255).round()[0] / 255
 
 
-def protect(image: Image.Image, model: "Model | str | None" = None) -> Image.Image:
+class AlreadyProtectedError(ValueError):
+    """The photo already carries a protection of this model (protect again with force)."""
+
+
+def already_protected(x: Tensor, m: "Model") -> bool:
+    """Does the photo (3, H, W) carry this model's protection? The quick test: the
+    ruler's boxes verified (v2: by the pilots), no search over whole frames."""
+    if isinstance(m, Protector):
+        from .protection.protector import _inspect
+
+        return bool(_inspect(m, x, deep=False, min_strength=m.cfg.presence).protected)
+    return bool(inspect_native(m, x).protected)
+
+
+def protect(image: Image.Image, model: "Model | str | None" = None, refuse_protected: bool = False) -> Image.Image:
     """Return the protected photo: same size as ``image``, visually identical.
-    Save it losslessly (PNG): the protection is what later localises crops."""
+    Save it losslessly (PNG): the protection is what later localises crops. With
+    ``refuse_protected`` a photo that already carries the model's protection raises
+    :class:`AlreadyProtectedError` (protecting a crop again would launder it)."""
     m = get_model(model)
     x = pil_to_tensor(to_rgb(image))
+    if refuse_protected and already_protected(x, m):
+        raise AlreadyProtectedError(f"already carries a protection ({getattr(m, 'name', None) or m.cfg.name}): "
+                                    f"protecting it again hides where it came from (--force does it anyway)")
     if isinstance(m, Protector):
         return tensor_to_pil(m.protect(x))
     return tensor_to_pil(protect_tensor(m, x))
@@ -130,6 +149,9 @@ class Inspection:
     # protection v2, payload decoded: where the received part still carries the protection
     # ("L", original frame; 255 intact, 0 missing or cut away): the ground for tamper maps
     presence: Image.Image | None = None
+    # protection v2: every protection found, newest first (cropped, score, box); two or
+    # more when a protected photo (or a crop of one) was protected again
+    layers: list[dict] | None = None
 
     def overlay(self) -> Image.Image:
         """The recovered frame with the received fragment's box drawn on it."""
@@ -157,6 +179,8 @@ class Inspection:
             "received_size": list(self.received_size),
             "recovered_native_size": list(self.recovered_native.size),
             "payload_decoded": self.payload,
+            "protections": None if self.layers is None else len(self.layers),
+            "layers": self.layers,
             "model": self.model,
         }
 
@@ -204,8 +228,13 @@ def inspect(image: Image.Image, model: "Model | str | None" = None,
 
 def _inspect_v2(m: Protector, rgb: Image.Image, received: Tensor, original_size: tuple[int, int] | None,
                 paste_received: bool) -> Inspection:
-    """``inspect`` for protection v2: the recovery is made at the working frame."""
-    r = m.inspect(received)
+    """``inspect`` for protection v2: the recovery is made at the working frame. Every
+    protection is looked for; a crop found beneath a later protection (a protected
+    crop protected again) is the verdict, with the earlier box and recovery."""
+    found = m.inspect_layers(received)
+    r = next((layer for layer in found[1:] if layer.cropped), found[0])
+    layers = [{"cropped": layer.cropped, "score": round(layer.score, 4), "box": [round(v, 4) for v in layer.box]}
+              for layer in found if layer.protected]
     estimated = original_size is None
     ow, oh = original_size or estimate_original_size(rgb.size, r.box)
     full = resize(r.recovered[None], oh, ow)[0]
@@ -221,4 +250,4 @@ def _inspect_v2(m: Protector, rgb: Image.Image, received: Tensor, original_size:
         presence = Image.new("L", (ow, oh), 0)
         presence.paste(Image.fromarray((pm.numpy() * 255).round().astype("uint8"), "L"), (left, top))
     return Inspection(r.cropped, r.score, r.box, (ow, oh), estimated, mask, tensor_to_pil(full),
-                      tensor_to_pil(r.recovered), rgb.size, m.name, r.protected, r.pilot, payload, presence)
+                      tensor_to_pil(r.recovered), rgb.size, m.name, r.protected, r.pilot, payload, presence, layers)

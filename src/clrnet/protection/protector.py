@@ -36,8 +36,17 @@ from .key import ProtectionKey
 
 
 ASPECTS = (1.0, 1.5, 2 / 3, 4 / 3, 3 / 4, 16 / 9, 9 / 16)  # W / H of the originals the pilots search for
-SIZE_FIELD_MIN = 16  # message bytes from which the payload also carries the frame's exact size
-# (smaller payloads spend every bit on the picture; the pilots place the box well enough)
+# ruler strength below which nothing is looked for beneath a protection that was taken
+# away (val: what is left of a single protection reads 0.20-0.28; earlier protections
+# that were then found, 0.41 and up)
+BENEATH_MIN_STRENGTH = 0.30
+SIZE_FIELD_MIN = 16  # message bytes from which the payload carries the frame's exact size (2 bytes);
+# smaller ones carry it to 1/127 of the long side in 1 byte: the ruler alone misreads the
+# frame's shape when an earlier protection lies beneath
+
+
+def size_field_bytes(message_bytes: int) -> int:
+    return 2 if message_bytes >= SIZE_FIELD_MIN else 1
 
 
 def pack_size(width: int, height: int) -> bytes:
@@ -46,7 +55,20 @@ def pack_size(width: int, height: int) -> bytes:
     return struct.pack("<H", min(width, height) | (0x8000 if height > width else 0))
 
 
+def pack_size_short(width: int, height: int) -> bytes:
+    """The frame's shape in 1 byte: portrait in the top bit, short / long side in 7 bits."""
+    ratio = max(1, round(127 * min(width, height) / max(width, height)))
+    return bytes([ratio | (0x80 if height > width else 0)])
+
+
 def unpack_size(data: bytes, level: int) -> tuple[int, int]:
+    """Inverse of :func:`pack_size` (2 bytes) or :func:`pack_size_short` (1 byte)."""
+    if len(data) == 1:
+        ratio = data[0] & 0x7F
+        if ratio == 0:
+            raise ValueError("bad frame size")
+        short = max(1, min(level, round(level * ratio / 127)))
+        return (short, level) if data[0] & 0x80 else (level, short)
     (v,) = struct.unpack("<H", data[:2])
     short = v & 0x7FFF
     if not 1 <= short <= level:
@@ -150,7 +172,7 @@ class Protector:
     def thumbnail_budget(self, width: int, height: int) -> int:
         """Bytes of the message the thumbnail gets (the rest: the frame's size)."""
         n = self.capacity(width, height)
-        return n - 2 if n >= SIZE_FIELD_MIN else n
+        return n - size_field_bytes(n)
 
     # -- protect ---------------------------------------------------------------
     def ruler_pattern(self, width: int, height: int) -> Tensor:
@@ -165,7 +187,8 @@ class Protector:
         _, h, w = work.shape
         thumb = codec.encode_message(tensor_to_pil(work), self.thumbnail_budget(w, h))
         # the exact frame size first (if there is room): fixes the box's normalisation
-        message = pack_size(w, h) + thumb if p.message >= SIZE_FIELD_MIN else thumb
+        size = pack_size(w, h) if size_field_bytes(p.message) == 2 else pack_size_short(w, h)
+        message = size + thumb
         if p.short:  # a short plan carries exactly its capacity
             message += bytes(p.message - len(message))
         return self.encode_message(message, layout)
@@ -212,18 +235,47 @@ class Protector:
         return delta * (allowed / local).clamp(max=1.0)
 
     @torch.no_grad()
-    def protect(self, image: Tensor) -> Tensor:
-        """(3, H, W) in [0, 1] -> protected, same size, rounded to 8 bits."""
+    def change(self, image: Tensor, bits: Tensor | None = None) -> Tensor:
+        """The change (1, H, W) protecting a photo (3, H, W) at its own size: drawn at
+        the working frame, carrying the photo's thumbnail (or the coded ``bits``)."""
         _, h, w = image.shape
         ww, wh = working_size(w, h)
         work = resize(image[None].float(), wh, ww)[0]
-        delta = self.signal(work)
+        delta = self.signal(work, bits)
         if (wh, ww) != (h, w):
             delta = F.interpolate(delta[None], size=(h, w), mode="bicubic", align_corners=False)[0]
             # the JND once more at the photo's own resolution: a flat strip a few pixels
             # wide (a border, a thin sky) that the working frame blurred into its texture
             delta = self.cap_to_jnd(delta[0] * 255, image)[None] / 255
-        return ((image + delta).clamp(0, 1) * 255).round() / 255
+        return delta
+
+    @torch.no_grad()
+    def protect(self, image: Tensor) -> Tensor:
+        """(3, H, W) in [0, 1] -> protected, same size, rounded to 8 bits."""
+        return ((image + self.change(image)).clamp(0, 1) * 255).round() / 255
+
+    @torch.no_grad()
+    def inspect_layers(self, received: Tensor, most: int = 3) -> list["Reading"]:
+        """Every protection in a photo, newest first. A protection that covers the
+        whole received photo (it was the last thing done to it, no crop since) is
+        rebuilt from its decoded payload and taken away, and what lies beneath is
+        read again: a crop of a protected photo, protected again, shows its earlier
+        protection and the earlier box. The layers beneath are read on the ruler's
+        boxes only (not the pilots' search over whole frames), which keeps a photo
+        protected once about as fast to inspect as before."""
+        layers = [self.inspect(received)]
+        x = received
+        while len(layers) < most:
+            top = layers[-1]
+            if not top.protected or top.cropped or top.decoded is None or top.decoded.codeword is None:
+                break
+            x = (x - self.change(x, top.decoded.codeword)).clamp(0, 1)
+            # an earlier protection may have been rescaled with its crop: every level
+            beneath = _inspect(self, x, deep=False, levels=len(LEVELS), min_strength=BENEATH_MIN_STRENGTH)
+            if not beneath.protected:  # what is left of a single protection does not verify
+                break
+            layers.append(beneath)
+        return layers
 
     # -- inspect ---------------------------------------------------------------
     def read_ruler(self, received: Tensor) -> tuple[Box, float, float]:
@@ -323,16 +375,15 @@ class Protector:
                 coded = self.encode_message(message, layout)
                 presence = channel.presence_map(layout, soft.block_scores, y0, x0, coded)
                 try:
-                    budget = p.message
-                    if p.message >= SIZE_FIELD_MIN:
-                        budget -= 2
-                        tw, th = unpack_size(message, level)
+                    k = size_field_bytes(p.message)
+                    tw, th = unpack_size(message[:k], level)
+                    if (tw, th) != (fw, fh):
                         x0, y0, x1, y1 = refined
                         refined = (x0 * fw / tw, y0 * fh / th, x1 * fw / tw, y1 * fh / th)
                         fw, fh = tw, th
                         win, y0, x0 = self.resample(received, refined, fw, fh)
-                        message = message[2:]
-                    thumb = codec.decode_message(message, budget)
+                    message = message[k:]
+                    thumb = codec.decode_message(message, p.message - k)
                 except (ValueError, struct.error):
                     message = thumb = None
         # the pilots hold at this box, and either stand out among nearby shifts or the
@@ -488,10 +539,14 @@ def _top_hypotheses(corr: Tensor, hyps: Tensor, k: int) -> list[tuple[float, tup
     return out
 
 
-def _inspect(self: Protector, received: Tensor, top: int = 3) -> Reading:
+def _inspect(self: Protector, received: Tensor, top: int = 3, deep: bool = True, levels: int = 2,
+             min_strength: float = 0.0) -> Reading:
     """Localise, verify and decode: the ruler proposes its ``top`` boxes per axis, the
     pilots verify them (and refine the first that holds), the payload is decoded
-    there and paints the cut-away part."""
+    there and paints the cut-away part. ``deep``: when none holds, search the pilots
+    over whole frames too; ``levels``: working levels tried per box (the size the box
+    implies, then larger ones: downscaling is common, upscaling rare); a ruler weaker
+    than ``min_strength`` is taken for no protection without trying the pilots."""
     n = self.cfg.readout_size
     x = resize(received[None].float(), n, n)
     gain = None
@@ -504,11 +559,14 @@ def _inspect(self: Protector, received: Tensor, top: int = 3) -> Reading:
     boxes = sorted(((min(sx, sy), (ax[0], ay[0], ax[1], ay[1])) for sx, ax in hx for sy, ay in hy), reverse=True)
     _, h, w = received.shape
     strength = boxes[0][0]
+    if strength < min_strength:
+        ww, wh = working_size(w, h)
+        return Reading(False, False, 0.0, FULL_FRAME, strength, 0.0, None, resize(received[None], wh, ww)[0])
 
     def first_verified(cands: list[tuple[float, Box]]) -> tuple[Decoded | None, float]:
         for s, box in cands:
             implied = max(w / (box[2] - box[0]), h / (box[3] - box[1]))
-            for level in candidates(implied)[:2]:
+            for level in candidates(implied)[:levels]:
                 d = self.decode_at(received, box, level)
                 if d.verified:
                     return d, s
@@ -517,7 +575,7 @@ def _inspect(self: Protector, received: Tensor, top: int = 3) -> Reading:
     # the ruler's boxes first (cheap); the pilots' own search over whole frames when
     # none holds (the ruler misread an axis)
     found, strength = first_verified(boxes)
-    if found is None:
+    if found is None and deep:
         found, strength = first_verified(self.pilot_boxes(received, hx, hy))
     if found is None:
         ww, wh = working_size(w, h)
