@@ -67,7 +67,7 @@ def run_demo(out_dir: str | Path = "demo-out", model: str | None = None,
     import matplotlib.pyplot as plt
 
     panels = [("original", original), ("protected", protected),
-              (f"received (crop 60 % + JPEG 80)", received),
+              ("received (crop 60 % + JPEG 80)", received),
               (f"predicted mask (IoU {numbers['box_iou']:.2f})", found.mask),
               (f"recovered ({numbers['recovered_psnr_cut_db']:.1f} dB cut-away)", found.overlay())]
     fig, axes = plt.subplots(1, 5, figsize=(20, 4.6))

@@ -167,16 +167,17 @@ def false_alarms(model: Model | str | None, data_root: str | Path | None, per_fa
     return rows
 
 
-LAYER_PATHS = (("crop protected at its own size", False), ("crop upscaled to the original size, protected", True))
+LAYER_PATHS = (("crop protected at its own size", False),
+               ("crop upscaled (aspect kept) to the original's long side, protected", True))
 
 
 def layers_table(model: Model | str | None, folder: str | Path, limit: int | None = None, seed: int = 0,
                  progress: bool = True) -> list[dict[str, object]]:
     """Laundering a crop by protecting it again (issue 8): each photo protected, cropped
     (25-80 % of the area, seeded), the crop protected again (at its own size, or
-    upscaled to the original's size first), sent on as JPEG 90 and 80, inspected. A
-    case counts as found when ``inspect`` calls it cropped with the earlier box
-    (IoU >= 0.9 with the truth) and reports two protections. And a photo protected
+    upscaled first, aspect kept, to the original's long side), sent on as JPEG 90
+    and 80, inspected. A case counts as found when ``inspect`` calls it cropped with
+    the earlier box (IoU >= 0.9 with the truth). And a photo protected
     twice without a crop: found when two protections and no crop are reported; and
     protected once: one protection, no crop (nothing invented beneath)."""
     from tqdm import tqdm
@@ -201,11 +202,12 @@ def layers_table(model: Model | str | None, folder: str | Path, limit: int | Non
         truth = (x0 / w, y0 / h, (x0 + cw) / w, (y0 + ch) / h)
         crop = first.crop((x0, y0, x0 + cw, y0 + ch))
         for name, upscale in LAYER_PATHS:
-            part = crop.resize((w, h), Image.Resampling.BICUBIC) if upscale else crop
+            k = max(w, h) / max(cw, ch)  # upscaled, aspect kept, to the original's long side
+            part = crop.resize((round(cw * k), round(ch * k)), Image.Resampling.BICUBIC) if upscale else crop
             second = protect(part, m)
             for q in (90, 80):
                 found = inspect(_jpeg(second, q), m)
-                ok = found.cropped and box_iou(found.box, truth) >= 0.9 and len(found.layers or []) >= 2
+                ok = found.cropped and box_iou(found.box, truth) >= 0.9
                 hits.setdefault(f"{name}, JPEG {q}", []).append(int(ok))
         twice = protect(first, m)
         for q in (90, 80):

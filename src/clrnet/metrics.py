@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 
-import torch
 from kornia.metrics import ssim as _kornia_ssim
 from torch import Tensor
 

@@ -14,7 +14,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-import numpy as np
 from scipy.ndimage import distance_transform_edt
 
 from ..networks.hint import harmonic_extension
