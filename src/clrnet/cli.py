@@ -484,8 +484,6 @@ def keygen(
     force: bool = typer.Option(False, "--force", help="Overwrite an existing key file."),
 ) -> None:
     """A new secret key: protect --key KEYFILE, inspect --key KEYFILE (protection v2)."""
-    import os
-
     from .files.imageio import write_text_atomic
     from .protection.key import generate_key, key_json
 
@@ -493,13 +491,10 @@ def keygen(
         _fail(f"{output}: exists (a key file is not overwritten without --force: photos protected with it "
               f"need it)")
     key = generate_key()
-    old = os.umask(0o077)  # readable by its owner only
-    try:
+    try:  # written through mkstemp: readable by its owner only
         write_text_atomic(key_json(key), output)
     except OSError as e:
         _fail(f"{output}: cannot write the key file ({e.strerror})")
-    finally:
-        os.umask(old)
     typer.echo(f"key {key.fingerprint} written to {output}; protect and inspect with --key {output} "
                f"--model clrnet-v2")
 

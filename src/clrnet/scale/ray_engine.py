@@ -143,6 +143,11 @@ def _run(jobs: list, columns: dict[str, list], worker: type, kwargs: dict, concu
     return out.take_all()
 
 
+def _absolute_key(key: str | Path | None) -> str | None:
+    """A key file's absolute path for the workers (None: no key)."""
+    return None if key is None else str(Path(key).resolve())
+
+
 def protect_ray(inputs: Iterable[str | Path], out_dir: str | Path, model: str, *, format: str | None = None,
                 quality: int | None = None, recursive: bool = False, force: bool = False,
                 address: str | None = None, concurrency: int | None = None,
@@ -156,7 +161,7 @@ def protect_ray(inputs: Iterable[str | Path], out_dir: str | Path, model: str, *
             "target": [str(j.target.resolve()) for j in jobs], "format": [j.format.name for j in jobs],
             "quality": [-1 if j.format.quality is None else j.format.quality for j in jobs],
             "replace": [j.replace for j in jobs]}
-    kwargs = {"model": _absolute(model), "key": None if key is None else str(Path(key).resolve())}
+    kwargs = {"model": _absolute(model), "key": _absolute_key(key)}
     return _collect(plan, jobs, _run(jobs, cols, ProtectWorker, kwargs, concurrency, batch_size))
 
 
@@ -171,7 +176,7 @@ def inspect_ray(inputs: Iterable[str | Path], out_dir: str | Path | None, model:
     cols = {"index": list(range(len(jobs))), "source": [str(j.source.resolve()) for j in jobs],
             "folder": ["" if j.folder is None else str(j.folder.resolve()) for j in jobs]}
     kwargs = {"model": _absolute(model), "original_size": original_size, "images": images,
-              "key": None if key is None else str(Path(key).resolve())}
+              "key": _absolute_key(key)}
     results = _collect(plan, jobs, _run(jobs, cols, InspectWorker, kwargs, concurrency, batch_size))
     if out_dir is not None and results:
         write_results(results, Path(out_dir))
