@@ -1,7 +1,8 @@
-"""Helpers shared by the tests: a tiny model config and a folder of real photo crops."""
+"""Helpers shared by the tests: a tiny model config, a folder of real photo crops, a JPEG round trip."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -50,3 +51,11 @@ def make_photo_folder(folder: Path, n: int, size: tuple[int, int] = (80, 60), se
         x, y = int(rng.integers(0, 300)), int(rng.integers(0, 300))
         src.crop((x, y, x + 200, y + 150)).resize(size).save(folder / f"p{i}.jpg", quality=95)
     return folder
+
+
+def jpeg(im: Image.Image, q: int) -> Image.Image:
+    """``im`` saved as JPEG at quality ``q`` by Pillow and read back (RGB)."""
+    buf = io.BytesIO()
+    im.save(buf, format="JPEG", quality=q)
+    buf.seek(0)
+    return Image.open(buf).convert("RGB")

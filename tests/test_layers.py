@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import subprocess
 import sys
 
@@ -10,16 +9,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from helpers import jpeg
+
 from clrnet.pipeline import AlreadyProtectedError, inspect, protect
 
 CLI = [sys.executable, "-m", "clrnet.cli"]
-
-
-def _jpeg(im: Image.Image, q: int) -> Image.Image:
-    buf = io.BytesIO()
-    im.save(buf, format="JPEG", quality=q)
-    buf.seek(0)
-    return Image.open(buf).convert("RGB")
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +30,7 @@ def test_a_protected_crop_protected_again_is_reported_with_the_earlier_box(photo
     crop = first.crop((left, top, right, bottom))
     if upscale:
         crop = crop.resize(photo.size, Image.Resampling.BICUBIC)
-    found = inspect(_jpeg(protect(crop, "clrnet-v2"), 90), "clrnet-v2")
+    found = inspect(jpeg(protect(crop, "clrnet-v2"), 90), "clrnet-v2")
     assert found.cropped and len(found.layers) == 2
     assert not found.layers[0]["cropped"] and found.layers[1]["cropped"]
     w, h = photo.size
@@ -46,12 +40,12 @@ def test_a_protected_crop_protected_again_is_reported_with_the_earlier_box(photo
 
 def test_protected_twice_without_a_crop_is_not_a_crop(photo):
     twice = protect(protect(photo, "clrnet-v2"), "clrnet-v2")
-    found = inspect(_jpeg(twice, 90), "clrnet-v2")
+    found = inspect(jpeg(twice, 90), "clrnet-v2")
     assert not found.cropped and len(found.layers) == 2 and found.to_dict()["protections"] == 2
 
 
 def test_protected_once_reports_one_protection(photo):
-    found = inspect(_jpeg(protect(photo, "clrnet-v2"), 90), "clrnet-v2")
+    found = inspect(jpeg(protect(photo, "clrnet-v2"), 90), "clrnet-v2")
     assert not found.cropped and found.layers == [{"cropped": False, "score": found.layers[0]["score"],
                                                    "box": [0.0, 0.0, 1.0, 1.0]}]
 

@@ -51,7 +51,8 @@ def test_working_frame_follows_the_photo(size, expected):
 
 def test_level_candidates_start_from_the_implied_size():
     c = frame.candidates(800)
-    assert c[0] == 768 and c[1] == 1024 and sorted(c) == list(frame.LEVELS)
+    assert c[:3] == [768, 1024, 512] and sorted(c) == list(frame.LEVELS)  # as is, downscaled, upscaled
+    assert frame.candidates(384)[:3] == [384, 512, 256] and frame.candidates(100)[:2] == [256, 384]
 
 
 def test_jnd_is_small_on_flat_areas_and_larger_on_texture():

@@ -30,7 +30,7 @@ from .pipeline import AlreadyProtectedError, Inspection, Model, get_model, inspe
 REPORT_FILE = "report.json"
 RESULTS_JSONL, RESULTS_CSV = "results.jsonl", "results.csv"
 CSV_COLUMNS = ["file", "status", "cropped", "score", "protected", "protection", "kept_area", "x0", "y0", "x1", "y1",
-               "original_width", "original_height", "payload_decoded", "report", "error"]
+               "original_width", "original_height", "payload_decoded", "tampered", "tamper_score", "report", "error"]
 
 
 @dataclass
@@ -239,8 +239,8 @@ def protect_many(inputs: Iterable[str | Path], out_dir: str | Path, model: Model
 
 
 def write_report_folder(found: Inspection, folder: str | Path, images: bool = True) -> Path:
-    """recovered.png, mask.png, overlay.png (presence.png with v2) and report.json; the
-    JSON last, so its presence means the folder is complete."""
+    """recovered.png, mask.png, overlay.png (presence.png and tamper_mask.png with v2) and
+    report.json; the JSON last, so its presence means the folder is complete."""
     folder = Path(folder)
     if images:
         save_atomic(found.recovered, folder / "recovered.png")
@@ -248,6 +248,8 @@ def write_report_folder(found: Inspection, folder: str | Path, images: bool = Tr
         save_atomic(found.overlay(), folder / "overlay.png")
         if found.presence is not None:
             save_atomic(found.presence, folder / "presence.png")
+        if found.tamper_mask is not None:
+            save_atomic(found.tamper_mask, folder / "tamper_mask.png")
     return write_text_atomic(found.to_json() + "\n", folder / REPORT_FILE)
 
 

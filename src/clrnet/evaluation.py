@@ -64,6 +64,8 @@ REAL_ATTACKS: dict[str, AttackFn] = {
     "scale150": _png(lambda im, s: real.rescale(im, 1.5)),
     "scale125": _png(lambda im, s: real.rescale(im, 1.25)),
     "scale75": _png(lambda im, s: real.rescale(im, 0.75)),
+    "scale70": _png(lambda im, s: real.rescale(im, 0.70)),
+    "scale50": _png(lambda im, s: real.rescale(im, 0.50)),
     "median": _png(lambda im, s: real.median_blur(im, 3)),
     "gaussian": _png(lambda im, s: real.gaussian_blur(im, 1.0)),
     "noise": _png(lambda im, s: real.awgn(im, 0.02, seed=s)),

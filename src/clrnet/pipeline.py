@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Union
 
 import torch
-from PIL import Image, ImageDraw
+from PIL import Image, ImageChops, ImageDraw, ImageFilter
 from torch import Tensor
 
 from .data import pil_to_tensor, tensor_to_pil
@@ -27,6 +27,7 @@ from .model import CLRNet, DEFAULT_MODEL, load_model
 from .networks import RulerReadout
 from .protection.key import ProtectionKey, load_key
 from .protection.protector import Protector
+from .tamper.localize import tamper_score
 
 MAX_OUTPUT_SIDE = 8192
 
@@ -152,15 +153,25 @@ class Inspection:
     # protection v2: every protection found, newest first (cropped, score, box); two or
     # more when a protected photo (or a crop of one) was protected again
     layers: list[dict] | None = None
+    # protection v2, payload decoded: where the received part was edited after protection
+    # ("L", original frame; 255 edited), the share of the kept part that was, and the verdict
+    tamper_mask: Image.Image | None = None
+    tamper_score: float | None = None
+    tampered: bool | None = None
 
     def overlay(self) -> Image.Image:
-        """The recovered frame with the received fragment's box drawn on it."""
+        """The recovered frame with the received fragment's box drawn on it (red) and
+        the outline of edited regions (yellow)."""
         img = self.recovered.copy()
         w, h = img.size
         left, top, right, bottom = box_to_pixels(self.box, w, h)
         draw = ImageDraw.Draw(img)
         lw = max(2, round(min(w, h) / 150))
         draw.rectangle([left, top, right - 1, bottom - 1], outline=(255, 40, 40), width=lw)
+        if self.tampered and self.tamper_mask is not None:
+            edge = self.tamper_mask.filter(ImageFilter.MaxFilter(2 * lw + 1)).point(lambda v: 255 if v else 0)
+            edge = ImageChops.subtract(edge, self.tamper_mask)
+            img.paste((255, 220, 0), mask=edge)
         return img
 
     def to_dict(self) -> dict:
@@ -179,6 +190,8 @@ class Inspection:
             "received_size": list(self.received_size),
             "recovered_native_size": list(self.recovered_native.size),
             "payload_decoded": self.payload,
+            "tampered": self.tampered,
+            "tamper_score": None if self.tamper_score is None else round(self.tamper_score, 4),
             "protections": None if self.layers is None else len(self.layers),
             "layers": self.layers,
             "model": self.model,
@@ -239,15 +252,33 @@ def _inspect_v2(m: Protector, rgb: Image.Image, received: Tensor, original_size:
     ow, oh = original_size or estimate_original_size(rgb.size, r.box)
     full = resize(r.recovered[None], oh, ow)[0]
     left, top, right, bottom = box_to_pixels(r.box, ow, oh)
-    if paste_received:
-        full[:, top:bottom, left:right] = resize(received[None], bottom - top, right - left)[0]
+    d = r.decoded
+    payload = d is not None and d.message is not None
+    edited = None  # (bottom - top, right - left) bool: edited pixels of the kept part
+    if payload and d.edited.numel() and right > left and bottom > top:
+        edited = resize(d.edited[None, None].float(), bottom - top, right - left)[0, 0] > 0.5
+    if paste_received and right > left and bottom > top:
+        keep = resize(received[None], bottom - top, right - left)[0]
+        if edited is not None:  # edited regions keep the recovery, the rest the received pixels
+            keep = torch.where(edited, full[:, top:bottom, left:right], keep)
+        full[:, top:bottom, left:right] = keep
     mask = Image.new("L", (ow, oh), 0)
     mask.paste(255, (left, top, right, bottom))
-    payload = r.decoded is not None and r.decoded.message is not None
-    presence = None
-    if payload and r.decoded.presence.numel() and right > left and bottom > top:
-        pm = resize(r.decoded.presence[None, None], bottom - top, right - left)[0, 0].clamp(0, 1)
-        presence = Image.new("L", (ow, oh), 0)
-        presence.paste(Image.fromarray((pm.numpy() * 255).round().astype("uint8"), "L"), (left, top))
+    presence = tamper = None
+    score = tampered = None
+    if payload and d.presence.numel() and right > left and bottom > top:
+        pm = resize(d.presence[None, None], bottom - top, right - left)[0, 0].clamp(0, 1)
+        presence = _frame_image(pm, (ow, oh), (left, top))
+        tamper = _frame_image(edited.float(), (ow, oh), (left, top))
+        score = tamper_score(d.edited)
+        tampered = bool(d.edited.any())
     return Inspection(r.cropped, r.score, r.box, (ow, oh), estimated, mask, tensor_to_pil(full),
-                      tensor_to_pil(r.recovered), rgb.size, m.name, r.protected, r.pilot, payload, presence, layers)
+                      tensor_to_pil(r.recovered), rgb.size, m.name, r.protected, r.pilot, payload, presence, layers,
+                      tamper, score, tampered)
+
+
+def _frame_image(values: Tensor, size: tuple[int, int], at: tuple[int, int]) -> Image.Image:
+    """An "L" image of the original frame ``size`` holding ``values`` (h, w in [0, 1]) at ``at``."""
+    out = Image.new("L", size, 0)
+    out.paste(Image.fromarray((values.numpy() * 255).round().astype("uint8"), "L"), at)
+    return out

@@ -187,14 +187,18 @@ class Soft:
     block_scores: Tensor  # (h, w) per-pixel signed contribution (for presence maps)
 
 
-def demodulate(layout: Layout, lum: Tensor, y0: int, x0: int, rgb: Tensor | None = None) -> Soft:
+def demodulate(layout: Layout, lum: Tensor, y0: int, x0: int, rgb: Tensor | None = None,
+               erase: Tensor | None = None) -> Soft:
     """Soft bits from a luminance window ``lum`` (h, w) whose top-left pixel is frame
-    pixel (y0, x0)."""
+    pixel (y0, x0); pixels where ``erase`` (h, w, bool) is set are left out (an edited
+    region carries noise, not the payload)."""
     h, w = lum.shape
     r = whiten(lum)
     wt = weights(r, rgb)
     u = whiten(unit_pattern(layout, y0, x0, h, w))
     q = wt * r * u
+    if erase is not None:
+        q = q * (~erase).to(q.dtype)
     roles, _ = block_grid(layout, y0, x0, h, w)
     # only whole blocks: partial ones at the window's edges are the least reliable
     sums = torch.zeros(layout.n_bits, dtype=torch.float64)
@@ -216,32 +220,62 @@ def demodulate(layout: Layout, lum: Tensor, y0: int, x0: int, rgb: Tensor | None
     return Soft(sums, counts, pilot, q)
 
 
-def presence_map(layout: Layout, q: Tensor, y0: int, x0: int, bits: Tensor, smooth: int = 8) -> Tensor:
-    """Where in a window the protection is intact (h, w), from the per-pixel products
-    ``q`` of ``demodulate`` and the coded ``bits`` the decoded payload implies: each
-    whole block's correlation times the sign it should have, averaged over
-    ``smooth`` x ``smooth`` blocks and divided by the same average of its magnitude,
-    relative to the window as a whole: about 1 where the protection is as strong as
-    on average, about 0 where it is missing (a pasted or repainted region)."""
+def _agreement(layout: Layout, q: Tensor, y0: int, x0: int, bits: Tensor | None,
+               smooth: int) -> tuple[Tensor, Tensor, Tensor, tuple[int, int, int, int]]:
+    """Per whole block: its correlation times the sign it should have, the sign's
+    weight (0 where nothing is known) and the local agreement averaged over
+    ``smooth`` x ``smooth`` blocks (correlation over magnitude); and (oy, ox, hb, wb)."""
     h, w = q.shape
     b = layout.block
     oy, ox = (-y0) % b, (-x0) % b
     hb, wb = (h - oy) // b, (w - ox) // b
-    if hb <= 0 or wb <= 0:
-        return torch.zeros(h, w)
     roles, _ = block_grid(layout, y0, x0, h, w)
     qb = q[oy:oy + hb * b, ox:ox + wb * b].reshape(hb, b, wb, b).sum((1, 3)).float()
     rb = roles[oy:oy + hb * b:b, ox:ox + wb * b:b]
     sign = torch.zeros(hb, wb)
     sign[rb == -1] = 1.0
-    data = rb >= 0
-    sign[data] = bits[rb[data]].float() * 2 - 1
+    if bits is not None:
+        data = rb >= 0
+        sign[data] = bits[rb[data]].float() * 2 - 1
     agree = box_mean((qb * sign)[None, None], smooth)[0, 0]
     scale = box_mean((qb.abs() * sign.abs())[None, None], smooth)[0, 0].clamp_min(1e-12)
-    local = agree / scale
-    rel = (local / max(float(local.mean()), 1e-6)).clamp(0, 1)
+    return qb * sign, sign.abs(), agree / scale, (oy, ox, hb, wb)
+
+
+def presence_map(layout: Layout, q: Tensor, y0: int, x0: int, bits: Tensor | None, smooth: int = 8) -> Tensor:
+    """Where in a window the protection is intact (h, w), from the per-pixel products
+    ``q`` of ``demodulate`` and the coded ``bits`` the decoded payload implies (None:
+    the pilots alone, when the payload did not decode): each whole block's
+    correlation times the sign it should have, averaged over ``smooth`` x ``smooth``
+    blocks and divided by the same average of its magnitude, relative to the window's
+    upper quartile (the intact level even when much of the window was edited),
+    clamped to [0, 1]: about 1 where the protection is intact, about 0 where it is
+    missing (a pasted, moved or repainted region)."""
+    h, w = q.shape
+    b = layout.block
+    if (h - (-y0) % b) // b <= 0 or (w - (-x0) % b) // b <= 0:
+        return torch.zeros(h, w)
+    _, _, local, (oy, ox, hb, wb) = _agreement(layout, q, y0, x0, bits, smooth)
+    rel = (local / max(float(torch.quantile(local.flatten(), 0.75)), 1e-6)).clamp(0, 1)
     up = F.interpolate(rel[None, None], size=(hb * b, wb * b), mode="bilinear", align_corners=False)[0, 0]
     return F.pad(up[None, None], (ox, w - ox - wb * b, oy, h - oy - hb * b), mode="replicate")[0, 0]
+
+
+def intact_snr(layout: Layout, q: Tensor, y0: int, x0: int, bits: Tensor | None, smooth: int = 8) -> float:
+    """Signal-to-noise ratio of one block's correlation where the protection is intact
+    (the better half of the window by local agreement): how reliable the presence
+    map is after whatever the photo went through (about 1 after JPEG 90, 0.6 after
+    JPEG 50 or a median filter, at 256 px)."""
+    h, w = q.shape
+    b = layout.block
+    if (h - (-y0) % b) // b <= 0 or (w - (-x0) % b) // b <= 0:
+        return 0.0
+    v, known, local, _ = _agreement(layout, q, y0, x0, bits, smooth)
+    keep = (known > 0) & (local >= local.median())
+    if int(keep.sum()) < 8:
+        return 0.0
+    x = v[keep]
+    return float(x.mean() / (x.std() + 1e-12))
 
 
 def _prominence(c: np.ndarray, iy: int, ix: int, guard: int = 2) -> float:

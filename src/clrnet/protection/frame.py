@@ -37,8 +37,9 @@ def working_size(width: int, height: int) -> tuple[int, int]:
 def candidates(implied_long_side: float) -> list[int]:
     """Levels to try when decoding, most likely first: a received fragment that was
     not rescaled implies the original's long side exactly; downscaling makes it
-    look smaller, so larger levels come next, then smaller ones."""
+    look smaller, so the next larger level comes next, then the next smaller one
+    (an upscaled copy), then the other larger ones and the other smaller ones."""
     guess = working_level(round(implied_long_side), 1)
     larger = [lv for lv in LEVELS if lv > guess]
     smaller = [lv for lv in reversed(LEVELS) if lv < guess]
-    return [guess, *larger, *smaller]
+    return [guess, *larger[:1], *smaller[:1], *larger[1:], *smaller[1:]]

@@ -30,6 +30,7 @@ from ..networks.ruler import Ruler, RulerReadout
 from ..payload import channel, codec, ecc, inner
 from ..reconstruction.paint import paint, upsample
 from ..reconstruction.refine import RefineNet, load_refine, refine_frame
+from ..tamper.localize import tamper_mask, thresholds_for, unreadable
 from .frame import LEVELS, candidates, frame_size, working_size
 from .jnd import jnd_map, local_std, luminance
 from .key import ProtectionKey
@@ -119,6 +120,9 @@ class Decoded:
     # the payload did not decode (the codeword it implies is what the window is checked against)
     presence: Tensor = field(default_factory=lambda: torch.zeros(0))
     codeword: Tensor | None = None  # the coded bits the decoded payload was sent as
+    # (h, w, bool) over the window: where the photo was edited after protection (a region
+    # without the protection); empty when the payload did not decode
+    edited: Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.bool))
 
 
 class Protector:
@@ -269,6 +273,8 @@ class Protector:
             top = layers[-1]
             if not top.protected or top.cropped or top.decoded is None or top.decoded.codeword is None:
                 break
+            if self.layout(*working_size(x.shape[-1], x.shape[-2])).n_bits != top.decoded.codeword.numel():
+                break  # rescaled to another working level since: it cannot be rebuilt here
             x = (x - self.change(x, top.decoded.codeword)).clamp(0, 1)
             # an earlier protection may have been rescaled with its crop: every level
             beneath = _inspect(self, x, deep=False, levels=len(LEVELS), min_strength=BENEATH_MIN_STRENGTH)
@@ -361,19 +367,23 @@ class Protector:
             refined, _ = self.refine(received, refined, layout, 3)
         win, y0, x0 = self.resample(received, refined, fw, fh)
         soft = channel.demodulate(layout, luminance(win[None])[0, 0], y0, x0, win)
-        message = thumb = None
+        message = thumb = coded = None
+        presence = torch.zeros(0)
+        snr = 0.0
         if soft.pilot >= self.cfg.pilot_presence:
             p = self.plan(layout)
-            values = soft.sums / soft.counts.clamp_min(1).sqrt()
-            mask = self.whitening(layout.n_bits)
-            if mask is not None:
-                values = values * (1 - 2 * mask.double())
-            bits = inner.decode(values.float(), p.coded * 8, self.rate(layout))
-            message = ecc.unframe(channel.bits_to_bytes(bits), p)
+            message = self.decode_soft(soft, layout)
+            if message is None:  # an edit may drown the payload: leave out where the pilots are missing
+                pilots = channel.presence_map(layout, soft.block_scores, y0, x0, None)
+                erase = self.edited(pilots, win, layout, channel.intact_snr(layout, soft.block_scores, y0, x0, None))
+                if bool(erase.any()):
+                    lum = luminance(win[None])[0, 0]
+                    message = self.decode_soft(channel.demodulate(layout, lum, y0, x0, win, erase), layout)
             if message is not None:
                 # the codeword the payload implies: where the window agrees with it
                 coded = self.encode_message(message, layout)
                 presence = channel.presence_map(layout, soft.block_scores, y0, x0, coded)
+                snr = channel.intact_snr(layout, soft.block_scores, y0, x0, coded)
                 try:
                     k = size_field_bytes(p.message)
                     tw, th = unpack_size(message[:k], level)
@@ -396,8 +406,28 @@ class Protector:
         elif presence.shape != win.shape[-2:]:  # the size field moved the frame: same pixels
             presence = F.interpolate(presence[None, None], size=win.shape[-2:], mode="bilinear",
                                      align_corners=False)[0, 0]
+        edited = self.edited(presence, win, layout, snr) if presence.numel() else torch.zeros(0, dtype=torch.bool)
         return Decoded(level, (fw, fh), refined, message, thumb, soft.pilot, win, (y0, x0), verified, presence,
-                       coded if message is not None else None)
+                       coded if message is not None else None, edited)
+
+    def decode_soft(self, soft: channel.Soft, layout: channel.Layout) -> bytes | None:
+        """The framed message from soft bits (key whitening undone), or None if its checksum fails."""
+        p = self.plan(layout)
+        values = soft.sums / soft.counts.clamp_min(1).sqrt()
+        mask = self.whitening(layout.n_bits)
+        if mask is not None:
+            values = values * (1 - 2 * mask.double())
+        bits = inner.decode(values.float(), p.coded * 8, self.rate(layout))
+        return ecc.unframe(channel.bits_to_bytes(bits), p)
+
+    @staticmethod
+    def edited(presence: Tensor, window: Tensor, layout: channel.Layout, snr: float) -> Tensor:
+        """Where in the window (h, w, bool) the presence map says it was edited (clipped parts
+        skipped; stricter when the map is noisy: ``snr`` from ``channel.intact_snr``)."""
+        skip = unreadable(window, layout.block * 8)
+        if skip.shape != presence.shape:
+            skip = F.interpolate(skip[None, None].float(), size=presence.shape, mode="nearest")[0, 0] > 0.5
+        return tamper_mask(presence, skip, thresholds_for(snr))
 
     def scale_hypotheses(self, received: Tensor, hx: list[tuple[float, tuple[float, float]]],
                          hy: list[tuple[float, tuple[float, float]]], most: int = 5
@@ -491,6 +521,8 @@ class Protector:
         _, h, w = d.window.shape
         frame[0, :, y0:y0 + h, x0:x0 + w] = d.window
         keep[0, :, y0:y0 + h, x0:x0 + w] = 1
+        if d.edited.shape == (h, w):  # edited regions are recovered like the cut-away part
+            keep[0, 0, y0:y0 + h, x0:x0 + w] = (~d.edited).float()
         out: dict[str, Tensor] = {}
         base = None
         if d.thumbnail is not None:
@@ -545,7 +577,8 @@ def _inspect(self: Protector, received: Tensor, top: int = 3, deep: bool = True,
     pilots verify them (and refine the first that holds), the payload is decoded
     there and paints the cut-away part. ``deep``: when none holds, search the pilots
     over whole frames too; ``levels``: working levels tried per box (the size the box
-    implies, then larger ones: downscaling is common, upscaling rare); a ruler weaker
+    implies, then the next larger one: downscaling is common; for the ruler's best box
+    also the next smaller one: an upscaled copy); a ruler weaker
     than ``min_strength`` is taken for no protection without trying the pilots."""
     n = self.cfg.readout_size
     x = resize(received[None].float(), n, n)
@@ -564,9 +597,9 @@ def _inspect(self: Protector, received: Tensor, top: int = 3, deep: bool = True,
         return Reading(False, False, 0.0, FULL_FRAME, strength, 0.0, None, resize(received[None], wh, ww)[0])
 
     def first_verified(cands: list[tuple[float, Box]]) -> tuple[Decoded | None, float]:
-        for s, box in cands:
+        for i, (s, box) in enumerate(cands):
             implied = max(w / (box[2] - box[0]), h / (box[3] - box[1]))
-            for level in candidates(implied)[:levels]:
+            for level in candidates(implied)[:levels + (i == 0)]:
                 d = self.decode_at(received, box, level)
                 if d.verified:
                     return d, s

@@ -136,6 +136,8 @@ def create_app(model: Model | str | None = None, max_upload_mb: float = DEFAULT_
             pics = {"overlay": found.overlay(), "mask": found.mask, "recovered": found.recovered}
             if found.presence is not None:
                 pics["presence"] = found.presence
+            if found.tamper_mask is not None:
+                pics["tamper_mask"] = found.tamper_mask
             out["images"] = {k: _data_url(v) for k, v in pics.items()}
         return out
 

@@ -1,0 +1,228 @@
+"""Tampering (issue 11): the edits of the evaluation, the tamper map, and edits found by inspect."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from helpers import jpeg
+
+from clrnet.metrics import mask_f1
+from clrnet.pipeline import inspect, protect
+from clrnet.tamper.edits import EDITS, apply_edit, copy_move, freeform_mask, make_mask, object_mask, splice
+from clrnet.tamper.localize import TamperThresholds, tamper_mask, unreadable
+
+CLI = [sys.executable, "-m", "clrnet.cli"]
+
+
+@pytest.fixture(scope="module")
+def astronaut() -> np.ndarray:
+    from skimage import data
+
+    return np.asarray(Image.fromarray(data.astronaut()).resize((256, 256), Image.Resampling.BICUBIC))
+
+
+@pytest.fixture(scope="module")
+def coffee() -> np.ndarray:
+    from skimage import data
+
+    return np.asarray(Image.fromarray(data.coffee()).resize((256, 256), Image.Resampling.BICUBIC))
+
+
+# --- the edits ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["object", "freeform"])
+@pytest.mark.parametrize("rate", [0.05, 0.2, 0.4])
+def test_masks_cover_about_the_asked_share_and_are_seeded(kind, rate):
+    m = make_mask(kind, np.random.default_rng(3), 200, 300, rate)
+    assert m.shape == (200, 300) and m.dtype == bool
+    assert 0.6 * rate <= m.mean() <= 1.5 * rate
+    assert np.array_equal(m, make_mask(kind, np.random.default_rng(3), 200, 300, rate))
+
+
+def test_object_mask_is_one_region():
+    m = object_mask(np.random.default_rng(0), 128, 128, 0.2).astype(np.uint8)
+    n, _ = cv2.connectedComponents(m)
+    assert n == 2  # background and the blob
+
+
+@pytest.mark.parametrize("edit", EDITS)
+def test_every_edit_changes_only_the_masked_region(edit, astronaut, coffee):
+    mask = freeform_mask(np.random.default_rng(1), 256, 256, 0.15)
+    out = apply_edit(edit, astronaut, mask, np.random.default_rng(2), coffee)
+    assert out.shape == astronaut.shape and out.dtype == np.uint8
+    assert np.array_equal(out[~mask], astronaut[~mask])
+    assert np.abs(out[mask].astype(int) - astronaut[mask]).mean() > 2  # and really changes it
+
+
+def test_splice_and_copy_move_take_the_right_pixels(astronaut, coffee):
+    mask = object_mask(np.random.default_rng(4), 256, 256, 0.2)
+    assert np.array_equal(splice(astronaut, mask, coffee)[mask], coffee[mask])
+    moved = copy_move(astronaut, mask, np.random.default_rng(5))
+    # the filled pixels are the photo shifted by one offset (with wrapping)
+    ys, xs = np.nonzero(mask)
+    rng = np.random.default_rng(5)
+    h, w = mask.shape
+    while True:  # the same draw copy_move makes
+        dy, dx = int(rng.integers(-h // 2, h // 2 + 1)), int(rng.integers(-w // 2, w // 2 + 1))
+        if abs(dy) >= h / 5 or abs(dx) >= w / 5:
+            break
+    assert np.array_equal(moved[ys, xs], astronaut[(ys - dy) % h, (xs - dx) % w])
+
+
+def test_telea_edit_is_opencv_inpainting(astronaut):
+    mask = object_mask(np.random.default_rng(6), 256, 256, 0.1)
+    ref = cv2.inpaint(astronaut, mask.astype(np.uint8) * 255, 5, cv2.INPAINT_TELEA)
+    out = apply_edit("telea", astronaut, mask, np.random.default_rng(0))
+    assert np.array_equal(out[mask], ref[mask])
+
+
+def test_biharmonic_edit_matches_scikit_image_at_small_size():
+    from skimage.restoration import inpaint_biharmonic
+
+    rng = np.random.default_rng(7)
+    photo = (rng.random((64, 64, 3)) * 255).astype(np.uint8)
+    photo = cv2.GaussianBlur(photo, (9, 9), 3)
+    mask = object_mask(rng, 64, 64, 0.15)
+    ref = (np.clip(inpaint_biharmonic(photo / 255.0, mask, channel_axis=-1), 0, 1) * 255).round().astype(np.uint8)
+    out = apply_edit("biharmonic", photo, mask, rng)
+    assert np.array_equal(out[mask], ref[mask])
+
+
+def test_unknown_edit_and_mask_kind_are_refused(astronaut):
+    mask = np.zeros((256, 256), bool)
+    with pytest.raises(ValueError, match="unknown edit"):
+        apply_edit("blur", astronaut, mask, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="unknown mask kind"):
+        make_mask("square", np.random.default_rng(0), 10, 10, 0.1)
+
+
+# --- the tamper map ----------------------------------------------------------------------
+
+def test_tamper_mask_finds_a_missing_disc_and_ignores_noise_specks():
+    rng = np.random.default_rng(0)
+    p = np.clip(1 + 0.08 * rng.standard_normal((128, 128)), 0, 1)
+    yy, xx = np.mgrid[:128, :128]
+    disc = (yy - 60) ** 2 + (xx - 70) ** 2 < 25 ** 2
+    p[disc] = 0.05
+    p[10:13, 10:13] = 0.0  # a speck far below min_area
+    m = tamper_mask(torch.from_numpy(p).float())
+    assert mask_f1(m, torch.from_numpy(disc)) > 0.95
+    assert not bool(m[10:13, 10:13].any())
+    assert not bool(tamper_mask(torch.ones(64, 64)).any())
+
+
+def test_tamper_mask_skips_clipped_parts():
+    p = torch.ones(96, 96)
+    p[:48] = 0.0  # no protection in the top half ...
+    window = torch.full((3, 96, 96), 0.5)
+    window[:, :48] = 1.0  # ... because it is clipped white
+    skip = unreadable(window, 8)
+    assert bool(skip[:40].all()) and not bool(skip[56:].any())
+    assert not bool(tamper_mask(p, skip).any())
+    assert bool(tamper_mask(p).any())
+
+
+def test_thresholds_hysteresis_grows_from_seeds_only():
+    p = torch.full((100, 100), 1.0)
+    p[20:60, 20:60] = 0.5  # between low and high: no seed, nothing marked
+    assert not bool(tamper_mask(p).any())
+    p[35:45, 35:45] = 0.1  # a seed: the whole weak region is marked
+    m = tamper_mask(p, t=TamperThresholds())
+    assert int(m.sum()) == 40 * 40
+
+
+# --- edits found by inspect (clrnet-v2) ----------------------------------------------------
+
+@pytest.fixture(scope="module")
+def protected_astronaut(astronaut) -> np.ndarray:
+    return np.asarray(protect(Image.fromarray(astronaut), "clrnet-v2"))
+
+
+def test_unedited_protected_photo_is_not_called_edited(protected_astronaut):
+    found = inspect(jpeg(Image.fromarray(protected_astronaut), 90), "clrnet-v2")
+    assert found.payload and found.tampered is False and found.tamper_score == 0.0
+    assert np.asarray(found.tamper_mask).max() == 0
+    assert json.loads(found.to_json())["tampered"] is False
+
+
+@pytest.mark.parametrize("edit", ["splice", "copymove", "telea", "smooth"])
+def test_an_edited_region_is_found_and_recovered_from_the_payload(edit, protected_astronaut, coffee, astronaut):
+    mask = object_mask(np.random.default_rng(11), 256, 256, 0.2)
+    edited = apply_edit(edit, protected_astronaut, mask, np.random.default_rng(12), coffee)
+    found = inspect(jpeg(Image.fromarray(edited), 90), "clrnet-v2")
+    assert found.tampered and not found.cropped
+    pred = torch.from_numpy(np.array(found.tamper_mask) > 127)
+    assert mask_f1(pred, torch.from_numpy(mask)) > 0.7
+    # where found, the recovered photo holds the payload's content, not the edit
+    rec = np.asarray(found.recovered).astype(float)
+    both = mask & pred.numpy()
+    err_rec = np.abs(rec[both] - astronaut[both]).mean()
+    err_edit = np.abs(edited[both].astype(float) - astronaut[both]).mean()
+    if edit in ("splice", "copymove"):
+        assert err_rec < err_edit
+    # and the received pixels stay where nothing was edited or found
+    outside = ~(mask | pred.numpy())
+    assert np.abs(rec[outside] - np.asarray(jpeg(Image.fromarray(edited), 90))[outside]).mean() < 1.0
+
+
+def test_edit_mask_is_placed_in_the_original_frame_after_a_crop():
+    from skimage import data
+
+    photo = Image.fromarray(data.astronaut()).resize((384, 384), Image.Resampling.BICUBIC)
+    prot = np.asarray(protect(photo, "clrnet-v2"))
+    truth = np.zeros((384, 384), bool)
+    truth[120:200, 150:240] = True  # inside the part that will be kept
+    edited = splice(prot, truth, np.asarray(photo)[::-1, ::-1])
+    left, top, right, bottom = 40, 60, 344, 330
+    received = jpeg(Image.fromarray(edited).crop((left, top, right, bottom)), 90)
+    found = inspect(received, "clrnet-v2", original_size=(384, 384))
+    assert found.cropped and found.tampered
+    pred = np.asarray(found.tamper_mask) > 127
+    assert pred.shape == (384, 384)
+    assert mask_f1(torch.from_numpy(pred), torch.from_numpy(truth)) > 0.6
+    outside = np.ones((384, 384), bool)
+    outside[top:bottom, left:right] = False
+    assert not pred[outside].any()  # the cut-away part is the crop's, not an edit
+
+
+def test_cli_inspect_reports_an_edit_and_writes_the_mask(tmp_path, protected_astronaut, coffee):
+    mask = object_mask(np.random.default_rng(13), 256, 256, 0.15)
+    src = tmp_path / "edited.png"
+    Image.fromarray(splice(protected_astronaut, mask, coffee)).save(src)
+    out = subprocess.run(CLI + ["inspect", str(src), "--model", "clrnet-v2", "-o", str(tmp_path / "rep")],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "EDITED" in out.stdout
+    report = json.loads((tmp_path / "rep" / "report.json").read_text())
+    assert report["tampered"] is True and 0.05 < report["tamper_score"] < 0.4
+    saved = np.asarray(Image.open(tmp_path / "rep" / "tamper_mask.png")) > 127
+    assert mask_f1(torch.from_numpy(saved), torch.from_numpy(mask)) > 0.7
+
+
+def test_eval_tamper_prints_the_imuge_tables(tmp_path, datasets):
+    folder = datasets / "val" / "bsds500"
+    out = subprocess.run(CLI + ["eval", "--model", "clrnet-v2", "--tamper", "--data", str(folder), "--size", "128",
+                                "--limit", "2", "-a", "none", "-a", "jpeg70", "--out", str(tmp_path / "ev")],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "mask F1 (Imuge+)" in out.stdout and "(0.873)" in out.stdout and "copy-move F1" in out.stdout
+    rows = (tmp_path / "ev" / "results.csv").read_text().splitlines()
+    assert len(rows) == 1 + 2 * 2 * 2  # header + photos x attacks x (edited, unedited)
+    assert Image.open(tmp_path / "ev" / "figure.png").size[0] > 500
+
+
+@pytest.mark.parametrize("attack", ["jpeg80", "scale150", "scale70", "gaussian"])
+def test_unedited_photo_after_an_attack_is_not_called_edited(attack, protected_astronaut):
+    from clrnet.evaluation import REAL_ATTACKS
+
+    found = inspect(REAL_ATTACKS[attack](Image.fromarray(protected_astronaut), 0), "clrnet-v2",
+                    original_size=(256, 256))
+    assert found.payload and found.tampered is False
