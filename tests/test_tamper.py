@@ -226,3 +226,12 @@ def test_unedited_photo_after_an_attack_is_not_called_edited(attack, protected_a
     found = inspect(REAL_ATTACKS[attack](Image.fromarray(protected_astronaut), 0), "clrnet-v2",
                     original_size=(256, 256))
     assert found.payload and found.tampered is False
+
+
+def test_a_large_edit_of_an_uncropped_photo_still_decodes_and_is_found(protected_astronaut):
+    mask = object_mask(np.random.default_rng(21), 256, 256, 0.38)
+    edited = apply_edit("smooth", protected_astronaut, mask, np.random.default_rng(22))
+    found = inspect(jpeg(Image.fromarray(edited), 80), "clrnet-v2")
+    assert found.payload and found.tampered and not found.cropped
+    pred = torch.from_numpy(np.array(found.tamper_mask) > 127)
+    assert mask_f1(pred, torch.from_numpy(mask)) > 0.7

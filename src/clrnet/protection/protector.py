@@ -31,7 +31,7 @@ from ..payload import channel, codec, ecc, inner
 from ..reconstruction.paint import paint, upsample
 from ..reconstruction.refine import RefineNet, load_refine, refine_frame
 from ..tamper.localize import tamper_mask, thresholds_for, unreadable
-from .frame import LEVELS, candidates, frame_size, working_size
+from .frame import LEVELS, candidates, frame_size, working_level, working_size
 from .jnd import jnd_map, local_std, luminance
 from .key import ProtectionKey
 
@@ -75,6 +75,9 @@ def unpack_size(data: bytes, level: int) -> tuple[int, int]:
     if not 1 <= short <= level:
         raise ValueError("bad frame size")
     return (short, level) if v & 0x8000 else (level, short)
+
+
+EDITED_PILOT_SHARE = 0.5  # share of the pilot threshold at which the payload is still tried
 
 
 class ProtectionConfig(BaseModel):
@@ -351,8 +354,10 @@ class Protector:
         y0n, y1n = axis(y0n, y1n, y0, ay, by, layout.height)
         return (x0n, y0n, x1n, y1n), whole
 
-    def decode_at(self, received: Tensor, box: Box, level: int) -> Decoded:
-        """Try one working level: refine the box, read the soft bits, decode."""
+    def decode_at(self, received: Tensor, box: Box, level: int, hard: bool = False) -> Decoded:
+        """Try one working level: refine the box, read the soft bits, decode. ``hard``: read
+        the payload even where the pilot search finds no clear peak (a large edit flattens
+        it; the payload's checksum then decides)."""
         _, h, w = received.shape
         bw, bh = max(box[2] - box[0], 1e-3), max(box[3] - box[1], 1e-3)
         aspect = (w / bw) / (h / bh)
@@ -360,7 +365,7 @@ class Protector:
         layout = self.layout(fw, fh)
         search = math.ceil(2.5 * max(fw, fh) / 256) + 2
         refined, prom = self.refine(received, box, layout, search)
-        if prom < self.cfg.pilot_prominence - 1.5:  # nothing near this box: not our frame
+        if prom < self.cfg.pilot_prominence - 1.5 and not hard:  # nothing near this box: not our frame
             win, y0, x0 = self.resample(received, refined, fw, fh)
             return Decoded(level, (fw, fh), refined, None, None, 0.0, win, (y0, x0))
         if prom >= self.cfg.pilot_prominence:  # a clear peak: sharpen it where it is
@@ -370,7 +375,9 @@ class Protector:
         message = thumb = coded = None
         presence = torch.zeros(0)
         snr = 0.0
-        if soft.pilot >= self.cfg.pilot_presence:
+        # below the pilots' threshold a large edit may have pulled them down: the payload is
+        # still tried (its checksum, not the pilots, then confirms the box)
+        if soft.pilot >= self.cfg.pilot_presence * EDITED_PILOT_SHARE:
             p = self.plan(layout)
             message = self.decode_soft(soft, layout)
             if message is None:  # an edit may drown the payload: leave out where the pilots are missing
@@ -396,11 +403,11 @@ class Protector:
                     thumb = codec.decode_message(message, p.message - k)
                 except (ValueError, struct.error):
                     message = thumb = None
-        # the pilots hold at this box, and either stand out among nearby shifts or the
-        # payload's checksum confirms them (a box tried at many shifts and levels can
-        # reach a pilot statistic of 4-5 by chance; it cannot also pass the CRC)
-        verified = soft.pilot >= self.cfg.pilot_presence and (prom >= self.cfg.pilot_prominence or
-                                                              message is not None)
+        # the pilots hold at this box and stand out among nearby shifts, or the payload's
+        # checksum confirms it (a box tried at many shifts and levels can reach a pilot
+        # statistic of 4-5 by chance; it cannot also pass the CRC)
+        verified = (soft.pilot >= self.cfg.pilot_presence and prom >= self.cfg.pilot_prominence) or \
+            message is not None
         if message is None:
             presence = torch.zeros(0)
         elif presence.shape != win.shape[-2:]:  # the size field moved the frame: same pixels
@@ -608,6 +615,12 @@ def _inspect(self: Protector, received: Tensor, top: int = 3, deep: bool = True,
     # the ruler's boxes first (cheap); the pilots' own search over whole frames when
     # none holds (the ruler misread an axis)
     found, strength = first_verified(boxes)
+    if found is None and deep:
+        # the whole photo as it is, read for its payload even without a clear pilot peak:
+        # an uncropped photo with a large edit (its checksum decides)
+        d = self.decode_at(received, FULL_FRAME, working_level(w, h), hard=True)
+        if d.verified:
+            found, strength = d, strength
     if found is None and deep:
         found, strength = first_verified(self.pilot_boxes(received, hx, hy))
     if found is None:
