@@ -242,7 +242,8 @@ def _agreement(layout: Layout, q: Tensor, y0: int, x0: int, bits: Tensor | None,
     return qb * sign, sign.abs(), agree / scale, (oy, ox, hb, wb)
 
 
-def presence_map(layout: Layout, q: Tensor, y0: int, x0: int, bits: Tensor | None, smooth: int = 8) -> Tensor:
+def presence_map(layout: Layout, q: Tensor, y0: int, x0: int, bits: Tensor | None,
+                 smooth: int = 8) -> tuple[Tensor, float]:
     """Where in a window the protection is intact (h, w), from the per-pixel products
     ``q`` of ``demodulate`` and the coded ``bits`` the decoded payload implies (None:
     the pilots alone, when the payload did not decode): each whole block's
@@ -250,32 +251,26 @@ def presence_map(layout: Layout, q: Tensor, y0: int, x0: int, bits: Tensor | Non
     blocks and divided by the same average of its magnitude, relative to the window's
     upper quartile (the intact level even when much of the window was edited),
     clamped to [0, 1]: about 1 where the protection is intact, about 0 where it is
-    missing (a pasted, moved or repainted region)."""
+    missing (a pasted, moved or repainted region).
+
+    Also the signal-to-noise ratio of one block's correlation where the protection is
+    intact (the better half of the window by local agreement): how reliable the map is
+    after whatever the photo went through (about 1 after JPEG 90, 0.6 after JPEG 50 or
+    a median filter, at 256 px)."""
     h, w = q.shape
     b = layout.block
     if (h - (-y0) % b) // b <= 0 or (w - (-x0) % b) // b <= 0:
-        return torch.zeros(h, w)
-    _, _, local, (oy, ox, hb, wb) = _agreement(layout, q, y0, x0, bits, smooth)
+        return torch.zeros(h, w), 0.0
+    v, known, local, (oy, ox, hb, wb) = _agreement(layout, q, y0, x0, bits, smooth)
     rel = (local / max(float(torch.quantile(local.flatten(), 0.75)), 1e-6)).clamp(0, 1)
     up = F.interpolate(rel[None, None], size=(hb * b, wb * b), mode="bilinear", align_corners=False)[0, 0]
-    return F.pad(up[None, None], (ox, w - ox - wb * b, oy, h - oy - hb * b), mode="replicate")[0, 0]
-
-
-def intact_snr(layout: Layout, q: Tensor, y0: int, x0: int, bits: Tensor | None, smooth: int = 8) -> float:
-    """Signal-to-noise ratio of one block's correlation where the protection is intact
-    (the better half of the window by local agreement): how reliable the presence
-    map is after whatever the photo went through (about 1 after JPEG 90, 0.6 after
-    JPEG 50 or a median filter, at 256 px)."""
-    h, w = q.shape
-    b = layout.block
-    if (h - (-y0) % b) // b <= 0 or (w - (-x0) % b) // b <= 0:
-        return 0.0
-    v, known, local, _ = _agreement(layout, q, y0, x0, bits, smooth)
+    presence = F.pad(up[None, None], (ox, w - ox - wb * b, oy, h - oy - hb * b), mode="replicate")[0, 0]
     keep = (known > 0) & (local >= local.median())
-    if int(keep.sum()) < 8:
-        return 0.0
-    x = v[keep]
-    return float(x.mean() / (x.std() + 1e-12))
+    snr = 0.0
+    if int(keep.sum()) >= 8:
+        x = v[keep]
+        snr = float(x.mean() / (x.std() + 1e-12))
+    return presence, snr
 
 
 def _prominence(c: np.ndarray, iy: int, ix: int, guard: int = 2) -> float:

@@ -381,16 +381,14 @@ class Protector:
             p = self.plan(layout)
             message = self.decode_soft(soft, layout)
             if message is None:  # an edit may drown the payload: leave out where the pilots are missing
-                pilots = channel.presence_map(layout, soft.block_scores, y0, x0, None)
-                erase = self.edited(pilots, win, layout, channel.intact_snr(layout, soft.block_scores, y0, x0, None))
+                erase = self.edited(*channel.presence_map(layout, soft.block_scores, y0, x0, None), win, layout)
                 if bool(erase.any()):
                     lum = luminance(win[None])[0, 0]
                     message = self.decode_soft(channel.demodulate(layout, lum, y0, x0, win, erase), layout)
             if message is not None:
                 # the codeword the payload implies: where the window agrees with it
                 coded = self.encode_message(message, layout)
-                presence = channel.presence_map(layout, soft.block_scores, y0, x0, coded)
-                snr = channel.intact_snr(layout, soft.block_scores, y0, x0, coded)
+                presence, snr = channel.presence_map(layout, soft.block_scores, y0, x0, coded)
                 try:
                     k = size_field_bytes(p.message)
                     tw, th = unpack_size(message[:k], level)
@@ -413,7 +411,7 @@ class Protector:
         elif presence.shape != win.shape[-2:]:  # the size field moved the frame: same pixels
             presence = F.interpolate(presence[None, None], size=win.shape[-2:], mode="bilinear",
                                      align_corners=False)[0, 0]
-        edited = self.edited(presence, win, layout, snr) if presence.numel() else torch.zeros(0, dtype=torch.bool)
+        edited = self.edited(presence, snr, win, layout) if presence.numel() else torch.zeros(0, dtype=torch.bool)
         return Decoded(level, (fw, fh), refined, message, thumb, soft.pilot, win, (y0, x0), verified, presence,
                        coded if message is not None else None, edited)
 
@@ -428,9 +426,9 @@ class Protector:
         return ecc.unframe(channel.bits_to_bytes(bits), p)
 
     @staticmethod
-    def edited(presence: Tensor, window: Tensor, layout: channel.Layout, snr: float) -> Tensor:
+    def edited(presence: Tensor, snr: float, window: Tensor, layout: channel.Layout) -> Tensor:
         """Where in the window (h, w, bool) the presence map says it was edited (clipped parts
-        skipped; stricter when the map is noisy: ``snr`` from ``channel.intact_snr``)."""
+        skipped; stricter when the map is noisy: ``snr`` from ``channel.presence_map``)."""
         skip = unreadable(window, layout.block * 8)
         if skip.shape != presence.shape:
             skip = F.interpolate(skip[None, None].float(), size=presence.shape, mode="nearest")[0, 0] > 0.5
@@ -620,7 +618,7 @@ def _inspect(self: Protector, received: Tensor, top: int = 3, deep: bool = True,
         # an uncropped photo with a large edit (its checksum decides)
         d = self.decode_at(received, FULL_FRAME, working_level(w, h), hard=True)
         if d.verified:
-            found, strength = d, strength
+            found = d
     if found is None and deep:
         found, strength = first_verified(self.pilot_boxes(received, hx, hy))
     if found is None:

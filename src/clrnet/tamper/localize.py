@@ -7,7 +7,7 @@ tiling does not repeat, or repainted). An edit is a region where the presence is
 seeds below ``low`` grown through pixels below ``high`` (hysteresis keeps the region's
 outline without letting noise start one), regions smaller than ``min_area`` of the frame
 dropped (the map's noise after JPEG makes small specks). When the map is noisy (a heavy
-JPEG, a median filter, dropout: ``channel.intact_snr`` below ``NOISY_SNR``) the stricter
+JPEG, a median filter, dropout: the SNR ``channel.presence_map`` returns below ``NOISY_SNR``) the stricter
 ``STRICT`` thresholds apply: weak regions of an unedited photo look like edits there.
 Where the received photo is
 clipped (near black or white) no protection can survive, edited or not: those parts are
