@@ -4,7 +4,6 @@ strict validation."""
 from __future__ import annotations
 
 import pytest
-import torch
 import yaml
 from pydantic import ValidationError
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import math
 
 import numpy as np
 import pytest
@@ -79,6 +78,37 @@ def test_protection_is_invisible_by_the_issue_floors(protector, photo768, protec
     assert psnr(protected768, photo768) >= 34
     assert ssim(protected768, photo768) >= 0.95
     assert flat_rms(protected768, photo768) <= 1.5
+
+
+@pytest.mark.parametrize("folder,size", [("kodak24", "256"), ("set14", "256"), ("kodak24", "native"),
+                                         ("set14", "native")])
+def test_every_test_photo_keeps_the_ssim_floor(protector, datasets, folder, size):
+    """The README's invisibility claim, photo by photo (not the mean): SSIM >= 0.95 and
+    PSNR >= 34 dB at 256² and at the photos' own size, the shipped configuration."""
+    from clrnet.data import list_images
+    from clrnet.evaluation_v2 import load_at
+
+    for path in list_images(datasets / "test" / folder):
+        x = load_at(path, size)
+        p = protector.protect(x)
+        assert ssim(p, x) >= 0.95, path.name
+        assert psnr(p, x) >= 34, path.name
+
+
+def test_the_ssim_guard_scales_a_change_down_only_where_needed():
+    from clrnet.protection.fidelity import fast_ssim, keep_ssim, quantize
+
+    g = torch.Generator().manual_seed(0)
+    photo = (0.5 + 0.01 * torch.randn(3, 64, 64, generator=g)).clamp(0, 1)  # faint texture: SSIM is fragile
+    delta = 6 / 255 * torch.randn(1, 64, 64, generator=g)
+    assert ssim(quantize(photo + delta), photo) < 0.9
+    kept = keep_ssim(photo, delta, 0.952)
+    assert ssim(quantize(photo + kept), photo) >= 0.952
+    assert torch.allclose(kept / delta, (kept / delta).flatten()[0].expand_as(kept))  # one scale: the shape stays
+    assert abs(fast_ssim(quantize(photo + kept), photo) - ssim(quantize(photo + kept), photo)) < 1e-4
+    small = delta / 20
+    assert torch.equal(keep_ssim(photo, small, 0.952), small)  # already invisible: untouched
+    assert torch.equal(keep_ssim(photo, delta, 0.0), delta)  # off
 
 
 @pytest.mark.parametrize("box", [(0.0, 0.0, 0.5, 0.5), (0.5, 0.5, 1.0, 1.0), (0.25, 0.25, 0.75, 0.75),

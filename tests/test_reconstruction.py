@@ -83,3 +83,36 @@ def test_shipped_weights_load_and_a_missing_file_gives_none(tmp_path):
     if net is not None:  # shipped with the package
         assert isinstance(net, RefineNet) and not net.training
     assert RefineConfig().size == 192
+
+
+def test_border_continuation_keeps_the_kept_part_and_continues_stripes():
+    """Telea's continuation, blended near the crop's edge: the kept pixels stay, nothing
+    changes beyond the band, and stripes that run across the edge come back closer to
+    the truth than a flat reconstruction (OpenCV's Telea as the reference)."""
+    import cv2
+
+    from clrnet.reconstruction.border import BAND, REACH, WEIGHT, continue_border
+    from clrnet.reconstruction.paint import distance
+
+    h, w = 96, 128
+    xx = torch.arange(w).float()[None].expand(h, w)
+    truth = (0.5 + 0.3 * torch.sin(xx / 3)).expand(3, h, w).contiguous()  # vertical stripes
+    keep = box_mask((0.0, 0.0, 1.0, 0.5), h, w)[None]  # the bottom half cut away
+    flat = truth * keep + 0.5 * (1 - keep)
+    d = distance(keep[None])[0]
+    cell = 16.0
+    out = continue_border(flat, keep, d, cell)
+    assert torch.equal(out * keep, flat * keep)
+    far = d[0] >= BAND * REACH * cell
+    assert torch.equal(out[:, far], flat[:, far])
+    near = (d[0] > 0) & (d[0] <= 3)
+    err = lambda x: float((x - truth)[:, near].abs().mean())  # noqa: E731
+    assert err(out) < 0.7 * err(flat)
+    # the blend's continuation is OpenCV's Telea
+    img = (flat.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    band = ((keep[0] < 0.5) & (d[0] < BAND * REACH * cell)).numpy()
+    img[band] = 0
+    ref = torch.from_numpy(cv2.inpaint(img, band.astype(np.uint8), 3, cv2.INPAINT_TELEA)).permute(2, 0, 1) / 255
+    wgt = WEIGHT * torch.exp(-d / (REACH * cell))
+    assert torch.allclose(out[:, band], (flat * (1 - wgt) + ref * wgt)[:, band], atol=1e-5)
+    assert torch.equal(continue_border(flat, torch.ones(1, h, w), d, cell), flat)  # nothing cut

@@ -138,3 +138,16 @@ def test_readout_hypotheses_cover_boxes_down_to_min_side(readout):
     assert math.isclose(float(widths.min()), 0.2, abs_tol=1 / 256)
     assert float(widths.max()) == 1.0
     assert float(readout.hyps.min()) >= 0 and float(readout.hyps.max()) <= 1
+
+
+def test_readout_templates_equal_the_ruler_profile():
+    """The per-width matrix product gives the cosine sums of ``Ruler.profile`` exactly."""
+    from clrnet.networks.ruler import templates
+
+    ruler = Ruler((32, 80), 7)
+    hyps = torch.tensor([(a / 64, a / 64 + w / 64) for w in (13, 20, 64) for a in range(0, 65 - w, 3)],
+                        dtype=torch.float64)
+    u = (torch.arange(100, dtype=torch.float64) + 0.5) / 100
+    for axis in ("x", "y"):
+        ref = ruler.profile(hyps[:, :1] + u[None] * (hyps[:, 1:] - hyps[:, :1]), axis)
+        assert torch.allclose(templates(ruler, hyps, u, axis), ref, atol=1e-9)

@@ -83,6 +83,30 @@ def weighted_profile(lum: Tensor, window: int = 9, eps: float = 1e-5, gain: Tens
     return _unit((w * d).sum(1) / w.sum(1))
 
 
+def templates(ruler: Ruler, hyps: Tensor, u: Tensor, axis: str) -> Tensor:
+    """The ruler's profile along each hypothesis (K, 2) = (start, end), sampled at the
+    normalised positions ``u`` (N,): (K, N) doubles, equal to ``ruler.profile`` at
+    ``start + u * (end - start)``. Hypotheses of one width share the samples' phase
+    steps, so each width is one complex product (offsets x frequencies) @ (frequencies
+    x samples) instead of K x N x frequencies cosines (seconds at every model load)."""
+    phase = ruler.phase_x if axis == "x" else ruler.phase_y
+    f = ruler.freqs
+    widths = hyps[:, 1] - hyps[:, 0]
+    out = torch.empty(len(hyps), len(u), dtype=torch.float64)
+    start = 0
+    while start < len(hyps):  # runs of equal width (the readout lists them width by width)
+        end = start + 1
+        while end < len(hyps) and widths[end] == widths[start]:
+            end += 1
+        a = torch.polar(torch.ones(end - start, len(f), dtype=torch.float64),
+                        2 * math.pi * hyps[start:end, :1] * f + phase)
+        b = torch.polar(torch.ones(len(f), len(u), dtype=torch.float64),
+                        2 * math.pi * f[:, None] * (u[None] * widths[start]))
+        out[start:end] = (a @ b).real
+        start = end
+    return out / math.sqrt(len(f) / 2)
+
+
 class RulerReadout(nn.Module):
     """Matched filter: received (B, 3, N, N) -> boxes (B, 4), score logits (B,), and the
     ruler strength (B,) (normalised correlation of the best hypothesis, min over x and y).
@@ -107,10 +131,8 @@ class RulerReadout(nn.Module):
         h = torch.tensor(hyps, dtype=torch.float64)
         u = (torch.arange(size, dtype=torch.float64) + 0.5) / size
         self.register_buffer("hyps", h.float(), persistent=False)
-        for axis in ("x", "y"):  # in chunks: the cosine sums need (chunk, N, frequencies) doubles
-            t = torch.cat([_whiten(ruler.profile(c[:, :1] + u[None] * (c[:, 1:] - c[:, :1]), axis)).float()
-                           for c in h.split(1024)])
-            self.register_buffer(f"t{axis}", t, persistent=False)
+        for axis in ("x", "y"):
+            self.register_buffer(f"t{axis}", _whiten(templates(ruler, h, u, axis)).float(), persistent=False)
 
     def correlate(self, x: Tensor, gain: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Normalised correlation of every hypothesis, for x (B, K) and y (B, K);

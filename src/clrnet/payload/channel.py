@@ -29,7 +29,6 @@ from functools import lru_cache
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy.signal import fftconvolve
 from torch import Tensor
 
 from ..protection.jnd import box_mean, jnd_map
@@ -299,6 +298,8 @@ def pilot_shift(layout: Layout, lum: Tensor, y0: int, x0: int, search: int,
     ext = unit_pattern(layout, y0 - search, x0 - search, h + 2 * search, w + 2 * search)
     roles, _ = block_grid(layout, y0 - search, x0 - search, h + 2 * search, w + 2 * search)
     p = whiten(ext * (roles == -1).float()).numpy()
+    from scipy.signal import fftconvolve  # here: importing scipy.signal takes 1.7 s, protect needs none
+
     c = fftconvolve(p, a[::-1, ::-1], mode="valid")  # (2s+1, 2s+1): c[dy+s, dx+s]
     iy, ix = np.unravel_index(int(np.argmax(c)), c.shape)
     prominence = _prominence(c, iy, ix)
@@ -366,6 +367,8 @@ def pilot_search(layout: Layout, lum: Tensor, rgb: Tensor | None = None,
         return 0, 0, 0.0
     r = whiten(lum)
     a = (weights(r, rgb) * r).numpy()
+    from scipy.signal import fftconvolve
+
     c = fftconvolve(frame_pilots(layout, fh, fw), a[::-1, ::-1], mode="valid")
     iy, ix = np.unravel_index(int(np.argmax(c)), c.shape)
     return int(iy), int(ix), _prominence(c, iy, ix)

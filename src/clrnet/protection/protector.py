@@ -28,9 +28,11 @@ from torch import Tensor
 from ..geometry import FULL_FRAME, Box, resize
 from ..networks.ruler import Ruler, RulerReadout
 from ..payload import channel, codec, ecc, inner
-from ..reconstruction.paint import paint, upsample
+from ..reconstruction.border import continue_border
+from ..reconstruction.paint import distance, paint, upsample
 from ..reconstruction.refine import RefineNet, load_refine, refine_frame
 from ..tamper.localize import tamper_mask, thresholds_for, unreadable
+from .fidelity import keep_ssim, quantize
 from .frame import LEVELS, candidates, frame_size, working_level, working_size
 from .jnd import jnd_map, local_std, luminance
 from .key import ProtectionKey
@@ -89,6 +91,7 @@ class ProtectionConfig(BaseModel):
     jnd_slope: float = 0.35
     jnd_cap: float = 10.0
     max_rms: float = 4.7  # levels of rms change at most: PSNR about 34.8 dB
+    min_ssim: float = 0.952  # the change is scaled down on a photo it would take below this (0: off)
     block: int = 4
     rs_parity: float = 0.12
     readout_size: int = 256
@@ -103,6 +106,7 @@ class ProtectionConfig(BaseModel):
     # at 384 px two blocks per bit leave room for rate 2/3 (val: 25 % windows decode as often, 8 -> 12 bytes)
     host_boost: float = 1.0  # informed embedding: extra amplitude where the photo opposes a bit
     refine: bool = True  # the learned reconstruction on top of the painted thumbnail (if shipped)
+    border: bool = True  # Telea's continuation of the kept part blended in near the crop's edge
     readout_gain: bool = True  # weigh the ruler readout by the JND map (the ruler is shaped by it)
 
 
@@ -139,8 +143,15 @@ class Protector:
         self.ruler = Ruler(self.cfg.ruler_band) if key is None else Ruler(self.cfg.ruler_band, key.seed("ruler"))
         self._layout_seed = channel.Layout.seed if key is None else key.seed("layout")
         self._refiner: RefineNet | None = None
-        self.readout = RulerReadout(self.ruler, self.cfg.readout_size, presence=self.cfg.presence,
-                                    crop_margin=self.cfg.crop_margin)
+        self._readout: RulerReadout | None = None
+
+    @property
+    def readout(self) -> RulerReadout:
+        """The ruler's matched filter (built on first use: protecting needs none)."""
+        if self._readout is None:
+            self._readout = RulerReadout(self.ruler, self.cfg.readout_size, presence=self.cfg.presence,
+                                         crop_margin=self.cfg.crop_margin)
+        return self._readout
 
     # -- layout ----------------------------------------------------------------
     def layout(self, width: int, height: int) -> channel.Layout:
@@ -254,12 +265,12 @@ class Protector:
             # the JND once more at the photo's own resolution: a flat strip a few pixels
             # wide (a border, a thin sky) that the working frame blurred into its texture
             delta = self.cap_to_jnd(delta[0] * 255, image)[None] / 255
-        return delta
+        return keep_ssim(image, delta, self.cfg.min_ssim)
 
     @torch.no_grad()
     def protect(self, image: Tensor) -> Tensor:
         """(3, H, W) in [0, 1] -> protected, same size, rounded to 8 bits."""
-        return ((image + self.change(image)).clamp(0, 1) * 255).round() / 255
+        return quantize(image + self.change(image))
 
     @torch.no_grad()
     def inspect_layers(self, received: Tensor, most: int = 3) -> list["Reading"]:
@@ -540,13 +551,16 @@ class Protector:
         net = self.refiner()
         if net is not None and base is not None:
             out["refined"] = refine_frame(net, painted[0], base[0], keep[0], max(d.thumbnail.size))
+        if base is not None and self.cfg.border:
+            cell = max(fw, fh) / max(d.thumbnail.size)
+            out["border"] = continue_border(out.get("refined", out["painted"]), keep[0], distance(keep)[0], cell)
         return out
 
     def recover(self, d: Decoded) -> Tensor:
         """The whole working frame (3, H, W): the fragment where it was kept, the
         cut-away part reconstructed from the thumbnail (and the fragment)."""
         v = self.recover_variants(d)
-        return v.get("refined", v["painted"])
+        return v.get("border", v.get("refined", v["painted"]))
 
 
 @dataclass

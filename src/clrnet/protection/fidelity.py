@@ -1,0 +1,89 @@
+"""The change kept under an SSIM floor as well as under the JND.
+
+The JND map bounds the change pixel by pixel, and ``max_rms`` bounds its
+energy (PSNR). SSIM judges the change against local contrast instead, and a
+photo whose moderate texture takes a large share of the change can fall
+below it while meeting both. :func:`keep_ssim` measures the protected photo's
+SSIM and, where it is below the target, scales the whole change down
+(1 - SSIM grows about as the square of the amplitude) until it is not: the few
+photos this touches carry a slightly weaker mark, the others are unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+MAX_PIXELS = 2_000_000  # above this, SSIM is estimated on fixed patches (it is a local measure)
+PATCH = 512
+TRIES = 4
+
+
+def quantize(image: Tensor) -> Tensor:
+    """[0, 1] -> the 8-bit levels a protected photo is written with."""
+    return (image.clamp(0, 1) * 255).round() / 255
+
+
+def _gauss(size: int = 11, sigma: float = 1.5) -> Tensor:
+    x = torch.arange(size, dtype=torch.float32) - size // 2
+    g = torch.exp(-x ** 2 / (2 * sigma ** 2))
+    return g / g.sum()
+
+
+def fast_ssim(a: Tensor, b: Tensor) -> float:
+    """Mean SSIM of two images (C, H, W) in [0, 1]: the same measure as
+    :func:`clrnet.metrics.ssim` (11 x 11 Gaussian window, sigma 1.5, 'valid' borders),
+    with the window applied as two 1-D passes in single precision: about 10x faster,
+    equal to 1e-5 (tested)."""
+    c1, c2 = 0.01 ** 2, 0.03 ** 2
+    g = _gauss()
+    x = torch.stack([a.float(), b.float()])  # (2, C, H, W)
+    c = x.shape[1]
+    wy = g.view(1, 1, -1, 1).expand(c, 1, -1, 1)
+    wx = g.view(1, 1, 1, -1).expand(c, 1, 1, -1)
+
+    def blur(t: Tensor) -> Tensor:
+        return F.conv2d(F.conv2d(t, wy, groups=c), wx, groups=c)
+
+    mu = blur(x)
+    ma, mb = mu[0:1], mu[1:2]
+    saa = blur(x[0:1] ** 2) - ma ** 2
+    sbb = blur(x[1:2] ** 2) - mb ** 2
+    sab = blur(x[0:1] * x[1:2]) - ma * mb
+    m = ((2 * ma * mb + c1) * (2 * sab + c2)) / ((ma ** 2 + mb ** 2 + c1) * (saa + sbb + c2))
+    return float(m.mean())
+
+
+def ssim_estimate(a: Tensor, b: Tensor) -> float:
+    """SSIM of two photos (3, H, W); on large photos the mean over five fixed patches
+    (the centre and the four quarters' centres), which keeps 12 MP within the speed budget."""
+    _, h, w = a.shape
+    if h * w <= MAX_PIXELS:
+        return fast_ssim(a, b)
+    ph, pw = min(PATCH, h), min(PATCH, w)
+    centres = [(h // 2, w // 2), (h // 4, w // 4), (h // 4, 3 * w // 4), (3 * h // 4, w // 4),
+               (3 * h // 4, 3 * w // 4)]
+    vals = []
+    for cy, cx in centres:
+        y0, x0 = min(max(cy - ph // 2, 0), h - ph), min(max(cx - pw // 2, 0), w - pw)
+        vals.append(fast_ssim(a[:, y0:y0 + ph, x0:x0 + pw], b[:, y0:y0 + ph, x0:x0 + pw]))
+    return sum(vals) / len(vals)
+
+
+def keep_ssim(image: Tensor, delta: Tensor, target: float) -> Tensor:
+    """``delta`` (1 or 3, H, W), scaled down if needed so that the 8-bit protected photo
+    ``image + delta`` keeps an SSIM of at least ``target`` against ``image`` (3, H, W);
+    ``target`` <= 0 turns the check off."""
+    if target <= 0:
+        return delta
+    s = ssim_estimate(quantize(image + delta), image)
+    scale = 1.0
+    for _ in range(TRIES):
+        if s >= target:
+            break
+        scale *= min(0.97, math.sqrt((1 - target) / max(1 - s, 1e-9)))
+        s = ssim_estimate(quantize(image + scale * delta), image)
+    return delta * scale

@@ -1,0 +1,47 @@
+"""The kept part continued across the crop's edge, blended into the reconstruction.
+
+Near the edge, the kept pixels say more about what was cut away than a coarse
+thumbnail does: an edge or a texture runs on for a few pixels. OpenCV's Telea
+inpainting continues them; the reconstruction (thumbnail, painting, network)
+knows the layout further in. Their errors differ, so a blend beats both:
+Telea's weight is ``WEIGHT * exp(-d / reach)`` at distance ``d`` from the kept
+part, with ``reach`` a fraction of a thumbnail cell (the coarser the thumbnail,
+the farther the kept part is worth continuing). Chosen on val (bsds500, 20
+photos at 256² and 12 at their own size, JPEG 80, crops of 25-100 %): +0.33 dB
+over the network's output at 256², +0.13 dB at 384 px; Telea's radius 3 did as
+well as 5 and costs a third.
+
+Telea runs only within ``BAND`` reaches of the kept part (beyond it the weight
+is below 2 %): the reconstruction stands there as known pixels, which keeps a
+12-MP inspect from filling millions of pixels one by one.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+REACH = 0.2  # thumbnail cells
+WEIGHT = 0.8
+BAND = 4.0  # reaches
+RADIUS = 3
+
+
+def continue_border(recovered: Tensor, keep: Tensor, distance: Tensor, cell: float) -> Tensor:
+    """``recovered`` (3, H, W) in [0, 1] with Telea's continuation of the kept part
+    (``keep`` (1, H, W) == 1) blended into the cut-away part near it; ``distance``
+    (1, H, W) to the nearest kept pixel, ``cell`` frame pixels per thumbnail pixel."""
+    import cv2
+
+    cut = keep[0] < 0.5
+    if not bool(cut.any()) or not bool((~cut).any()):
+        return recovered
+    reach = max(REACH * cell, 1.0)
+    fill = cut & (distance[0] < BAND * reach)
+    img = (recovered.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    img[fill.numpy()] = 0
+    telea = cv2.inpaint(img, fill.numpy().astype(np.uint8), RADIUS, cv2.INPAINT_TELEA)
+    telea = torch.from_numpy(telea).permute(2, 0, 1).float() / 255
+    w = WEIGHT * torch.exp(-distance / reach) * fill.float()
+    return recovered * (1 - w) + telea * w
