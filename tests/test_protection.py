@@ -96,7 +96,7 @@ def test_every_test_photo_keeps_the_ssim_floor(protector, datasets, folder, size
 
 
 def test_the_ssim_guard_scales_a_change_down_only_where_needed():
-    from clrnet.protection.fidelity import fast_ssim, keep_ssim, quantize
+    from clrnet.protection.fidelity import fast_ssim, keep_ssim, quantize, ssim_estimate
 
     g = torch.Generator().manual_seed(0)
     photo = (0.5 + 0.01 * torch.randn(3, 64, 64, generator=g)).clamp(0, 1)  # faint texture: SSIM is fragile
@@ -109,6 +109,10 @@ def test_the_ssim_guard_scales_a_change_down_only_where_needed():
     small = delta / 20
     assert torch.equal(keep_ssim(photo, small, 0.952), small)  # already invisible: untouched
     assert torch.equal(keep_ssim(photo, delta, 0.0), delta)  # off
+    # above 2 MP the measure is five fixed 512² patches
+    big = (0.5 + 0.01 * torch.randn(3, 1100, 2000, generator=g)).clamp(0, 1)
+    bd = 6 / 255 * torch.randn(1, 1100, 2000, generator=g)
+    assert ssim_estimate(quantize(big + keep_ssim(big, bd, 0.952)), big) >= 0.952
 
 
 @pytest.mark.parametrize("box", [(0.0, 0.0, 0.5, 0.5), (0.5, 0.5, 1.0, 1.0), (0.25, 0.25, 0.75, 0.75),

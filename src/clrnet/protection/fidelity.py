@@ -57,33 +57,44 @@ def fast_ssim(a: Tensor, b: Tensor) -> float:
     return float(m.mean())
 
 
-def ssim_estimate(a: Tensor, b: Tensor) -> float:
-    """SSIM of two photos (3, H, W); on large photos the mean over five fixed patches
-    (the centre and the four quarters' centres), which keeps 12 MP within the speed budget."""
-    _, h, w = a.shape
+def _regions(h: int, w: int) -> list[tuple[slice, slice]]:
+    """Where SSIM is measured: the whole photo up to ``MAX_PIXELS``, else five fixed
+    patches (the centre and the four quarters' centres)."""
     if h * w <= MAX_PIXELS:
-        return fast_ssim(a, b)
+        return [(slice(0, h), slice(0, w))]
     ph, pw = min(PATCH, h), min(PATCH, w)
     centres = [(h // 2, w // 2), (h // 4, w // 4), (h // 4, 3 * w // 4), (3 * h // 4, w // 4),
                (3 * h // 4, 3 * w // 4)]
-    vals = []
+    out = []
     for cy, cx in centres:
         y0, x0 = min(max(cy - ph // 2, 0), h - ph), min(max(cx - pw // 2, 0), w - pw)
-        vals.append(fast_ssim(a[:, y0:y0 + ph, x0:x0 + pw], b[:, y0:y0 + ph, x0:x0 + pw]))
-    return sum(vals) / len(vals)
+        out.append((slice(y0, y0 + ph), slice(x0, x0 + pw)))
+    return out
+
+
+def ssim_estimate(a: Tensor, b: Tensor) -> float:
+    """SSIM of two photos (3, H, W); on large photos the mean over five fixed patches,
+    which keeps 12 MP within the speed budget (SSIM is a local measure)."""
+    regions = _regions(*a.shape[-2:])
+    return sum(fast_ssim(a[:, ys, xs], b[:, ys, xs]) for ys, xs in regions) / len(regions)
 
 
 def keep_ssim(image: Tensor, delta: Tensor, target: float) -> Tensor:
     """``delta`` (1 or 3, H, W), scaled down if needed so that the 8-bit protected photo
     ``image + delta`` keeps an SSIM of at least ``target`` against ``image`` (3, H, W);
-    ``target`` <= 0 turns the check off."""
+    ``target`` <= 0 turns the check off. Only the measured regions are quantized."""
     if target <= 0:
         return delta
-    s = ssim_estimate(quantize(image + delta), image)
+    parts = [(image[:, ys, xs], delta[:, ys, xs]) for ys, xs in _regions(*image.shape[-2:])]
+
+    def at(scale: float) -> float:
+        return sum(fast_ssim(quantize(x + scale * d), x) for x, d in parts) / len(parts)
+
+    s = at(1.0)
     scale = 1.0
     for _ in range(TRIES):
         if s >= target:
             break
         scale *= min(0.97, math.sqrt((1 - target) / max(1 - s, 1e-9)))
-        s = ssim_estimate(quantize(image + scale * delta), image)
+        s = at(scale)
     return delta * scale

@@ -537,6 +537,7 @@ class Protector:
         _, h, w = d.window.shape
         frame[0, :, y0:y0 + h, x0:x0 + w] = d.window
         keep[0, :, y0:y0 + h, x0:x0 + w] = 1
+        kept_by_crop = keep.clone()
         if d.edited.shape == (h, w):  # edited regions are recovered like the cut-away part
             keep[0, 0, y0:y0 + h, x0:x0 + w] = (~d.edited).float()
         out: dict[str, Tensor] = {}
@@ -553,7 +554,11 @@ class Protector:
             out["refined"] = refine_frame(net, painted[0], base[0], keep[0], max(d.thumbnail.size))
         if base is not None and self.cfg.border:
             cell = max(fw, fh) / max(d.thumbnail.size)
-            out["border"] = continue_border(out.get("refined", out["painted"]), keep[0], distance(keep)[0], cell)
+            # across the crop's edge only: an edit's found outline is not exact, and continuing
+            # what surrounds it carries the edit's own pixels inwards (Kodak 256², edited
+            # regions 16.40 -> 16.24 dB with the holes included)
+            out["border"] = continue_border(out.get("refined", out["painted"]), kept_by_crop[0],
+                                            distance(kept_by_crop)[0], cell)
         return out
 
     def recover(self, d: Decoded) -> Tensor:

@@ -11,6 +11,10 @@ photos at 256² and 12 at their own size, JPEG 80, crops of 25-100 %): +0.33 dB
 over the network's output at 256², +0.13 dB at 384 px; Telea's radius 3 did as
 well as 5 and costs a third.
 
+It is applied across the crop's edge, not around edited regions found inside the
+kept part: their outline is not exact, and continuing what surrounds them carries
+the edit's own pixels inwards (Kodak 256², edited regions 0.16 dB worse).
+
 Telea runs only within ``BAND`` reaches of the kept part (beyond it the weight
 is below 2 %): the reconstruction stands there as known pixels, which keeps a
 12-MP inspect from filling millions of pixels one by one.
