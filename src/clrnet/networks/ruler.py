@@ -91,19 +91,14 @@ def templates(ruler: Ruler, hyps: Tensor, u: Tensor, axis: str) -> Tensor:
     x samples) instead of K x N x frequencies cosines (seconds at every model load)."""
     phase = ruler.phase_x if axis == "x" else ruler.phase_y
     f = ruler.freqs
-    widths = hyps[:, 1] - hyps[:, 0]
+    widths, counts = torch.unique_consecutive(hyps[:, 1] - hyps[:, 0], return_counts=True)
     out = torch.empty(len(hyps), len(u), dtype=torch.float64)
     start = 0
-    while start < len(hyps):  # runs of equal width (the readout lists them width by width)
-        end = start + 1
-        while end < len(hyps) and widths[end] == widths[start]:
-            end += 1
-        a = torch.polar(torch.ones(end - start, len(f), dtype=torch.float64),
-                        2 * math.pi * hyps[start:end, :1] * f + phase)
-        b = torch.polar(torch.ones(len(f), len(u), dtype=torch.float64),
-                        2 * math.pi * f[:, None] * (u[None] * widths[start]))
-        out[start:end] = (a @ b).real
-        start = end
+    for width, n in zip(widths.tolist(), counts.tolist()):  # runs of one width (the readout lists them so)
+        a = torch.polar(torch.ones(n, len(f), dtype=torch.float64), 2 * math.pi * hyps[start:start + n, :1] * f + phase)
+        b = torch.polar(torch.ones(len(f), len(u), dtype=torch.float64), 2 * math.pi * f[:, None] * (u[None] * width))
+        out[start:start + n] = (a @ b).real
+        start += n
     return out / math.sqrt(len(f) / 2)
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
+from kornia.filters import filter2d_separable, get_gaussian_kernel1d
 from torch import Tensor
 
 MAX_PIXELS = 2_000_000  # above this, SSIM is estimated on fixed patches (it is a local measure)
@@ -27,26 +27,17 @@ def quantize(image: Tensor) -> Tensor:
     return (image.clamp(0, 1) * 255).round() / 255
 
 
-def _gauss(size: int = 11, sigma: float = 1.5) -> Tensor:
-    x = torch.arange(size, dtype=torch.float32) - size // 2
-    g = torch.exp(-x ** 2 / (2 * sigma ** 2))
-    return g / g.sum()
-
-
 def fast_ssim(a: Tensor, b: Tensor) -> float:
     """Mean SSIM of two images (C, H, W) in [0, 1]: the same measure as
     :func:`clrnet.metrics.ssim` (11 x 11 Gaussian window, sigma 1.5, 'valid' borders),
-    with the window applied as two 1-D passes in single precision: about 10x faster,
-    equal to 1e-5 (tested)."""
+    with kornia's window applied as two 1-D passes in single precision: about 5x
+    faster than the metric's double-precision 2-D window, equal to 1e-5 (tested)."""
     c1, c2 = 0.01 ** 2, 0.03 ** 2
-    g = _gauss()
+    g = get_gaussian_kernel1d(11, 1.5)
     x = torch.stack([a.float(), b.float()])  # (2, C, H, W)
-    c = x.shape[1]
-    wy = g.view(1, 1, -1, 1).expand(c, 1, -1, 1)
-    wx = g.view(1, 1, 1, -1).expand(c, 1, 1, -1)
 
     def blur(t: Tensor) -> Tensor:
-        return F.conv2d(F.conv2d(t, wy, groups=c), wx, groups=c)
+        return filter2d_separable(t, g, g, padding="valid")
 
     mu = blur(x)
     ma, mb = mu[0:1], mu[1:2]
@@ -72,11 +63,14 @@ def _regions(h: int, w: int) -> list[tuple[slice, slice]]:
     return out
 
 
+def _mean_ssim(pairs: list[tuple[Tensor, Tensor]]) -> float:
+    return sum(fast_ssim(x, y) for x, y in pairs) / len(pairs)
+
+
 def ssim_estimate(a: Tensor, b: Tensor) -> float:
     """SSIM of two photos (3, H, W); on large photos the mean over five fixed patches,
     which keeps 12 MP within the speed budget (SSIM is a local measure)."""
-    regions = _regions(*a.shape[-2:])
-    return sum(fast_ssim(a[:, ys, xs], b[:, ys, xs]) for ys, xs in regions) / len(regions)
+    return _mean_ssim([(a[:, ys, xs], b[:, ys, xs]) for ys, xs in _regions(*a.shape[-2:])])
 
 
 def keep_ssim(image: Tensor, delta: Tensor, target: float) -> Tensor:
@@ -88,7 +82,7 @@ def keep_ssim(image: Tensor, delta: Tensor, target: float) -> Tensor:
     parts = [(image[:, ys, xs], delta[:, ys, xs]) for ys, xs in _regions(*image.shape[-2:])]
 
     def at(scale: float) -> float:
-        return sum(fast_ssim(quantize(x + scale * d), x) for x, d in parts) / len(parts)
+        return _mean_ssim([(quantize(x + scale * d), x) for x, d in parts])
 
     s = at(1.0)
     scale = 1.0

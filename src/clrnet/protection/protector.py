@@ -538,16 +538,18 @@ class Protector:
         frame[0, :, y0:y0 + h, x0:x0 + w] = d.window
         keep[0, :, y0:y0 + h, x0:x0 + w] = 1
         kept_by_crop = keep.clone()
-        if d.edited.shape == (h, w):  # edited regions are recovered like the cut-away part
+        edited = d.edited.shape == (h, w) and bool(d.edited.any())
+        if edited:  # edited regions are recovered like the cut-away part
             keep[0, 0, y0:y0 + h, x0:x0 + w] = (~d.edited).float()
         out: dict[str, Tensor] = {}
-        base = None
+        base = crop_dist = None
         if d.thumbnail is not None:
             from ..data import pil_to_tensor
 
             base = upsample(pil_to_tensor(d.thumbnail)[None], fh, fw)
             out["upsampled"] = (frame * keep + base * (1 - keep))[0]
-        painted = paint(frame, keep, base)
+            crop_dist = distance(kept_by_crop)  # painting and the border share it unless edited
+        painted = paint(frame, keep, base, dist=None if edited else crop_dist)
         out["painted"] = painted[0]
         net = self.refiner()
         if net is not None and base is not None:
@@ -557,8 +559,7 @@ class Protector:
             # across the crop's edge only: an edit's found outline is not exact, and continuing
             # what surrounds it carries the edit's own pixels inwards (Kodak 256², edited
             # regions 16.40 -> 16.24 dB with the holes included)
-            out["border"] = continue_border(out.get("refined", out["painted"]), kept_by_crop[0],
-                                            distance(kept_by_crop)[0], cell)
+            out["border"] = continue_border(out.get("refined", out["painted"]), kept_by_crop[0], crop_dist[0], cell)
         return out
 
     def recover(self, d: Decoded) -> Tensor:

@@ -24,18 +24,20 @@ def upsample(thumb: Tensor, height: int, width: int) -> Tensor:
     return F.interpolate(thumb, size=(height, width), mode="bicubic", align_corners=False).clamp(0, 1)
 
 
-def paint(frame: Tensor, keep: Tensor, base: Tensor | None, reach: float | None = None) -> Tensor:
+def paint(frame: Tensor, keep: Tensor, base: Tensor | None, reach: float | None = None,
+          dist: Tensor | None = None) -> Tensor:
     """Fill ``frame`` (B, 3, H, W) where ``keep`` (B, 1, H, W) is 0.
 
     ``base`` is the upsampled thumbnail (or None: harmonic inpainting of the
     kept part alone); ``reach`` defaults to 1/32 of the long side, so the same
-    scene painted at two resolutions looks the same."""
+    scene painted at two resolutions looks the same; ``dist``: :func:`distance`
+    of ``keep`` if the caller has it already."""
     if reach is None:
         reach = max(frame.shape[-2:]) / 32
     if base is None:
         return frame * keep + harmonic_extension(frame * keep, keep) * (1 - keep)
     detail = harmonic_extension((frame - base) * keep, keep)
-    fade = torch.exp(-distance(keep) / reach)
+    fade = torch.exp(-(distance(keep) if dist is None else dist) / reach)
     painted = (base + detail * fade).clamp(0, 1)
     return frame * keep + painted * (1 - keep)
 
