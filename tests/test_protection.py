@@ -83,16 +83,19 @@ def test_protection_is_invisible_by_the_issue_floors(protector, photo768, protec
 @pytest.mark.parametrize("folder,size", [("kodak24", "256"), ("set14", "256"), ("kodak24", "native"),
                                          ("set14", "native")])
 def test_every_test_photo_keeps_the_ssim_floor(protector, datasets, folder, size):
-    """The README's invisibility claim, photo by photo (not the mean): SSIM >= 0.95 and
-    PSNR >= 34 dB at 256² and at the photos' own size, the shipped configuration."""
+    """The README's invisibility claim, photo by photo (not the mean): SSIM >= 0.95,
+    PSNR >= 34 dB and a flat-area change of at most 1.5 levels rms at 256² and at the
+    photos' own size, the shipped configuration."""
     from clrnet.data import list_images
-    from clrnet.evaluation_v2 import load_at
+    from clrnet.evaluation_v2 import flat_rms, load_at
 
     for path in list_images(datasets / "test" / folder):
         x = load_at(path, size)
         p = protector.protect(x)
         assert ssim(p, x) >= 0.95, path.name
         assert psnr(p, x) >= 34, path.name
+        fr = flat_rms(p, x)
+        assert np.isnan(fr) or fr <= 1.5, path.name  # NaN: the photo has no flat area
 
 
 def test_the_ssim_guard_scales_a_change_down_only_where_needed():
