@@ -102,6 +102,21 @@ def test_harmonic_extension_of_a_constant_is_that_constant():
     assert torch.allclose(out, torch.full_like(out, 0.3), atol=3e-3)
 
 
+@pytest.mark.parametrize("h,w", [(64, 64), (75, 101), (20, 13)])
+def test_harmonic_extension_opencv_path_equals_the_torch_path(h, w):
+    """Without gradients the extension runs in OpenCV; with them, in torch: the same iterations."""
+    g = torch.Generator().manual_seed(h * w)
+    keep = (torch.rand(1, 1, h, w, generator=g) > 0.6).float()
+    keep[..., h // 4:h // 2, w // 3:] = 1
+    values = torch.rand(2, 3, h, w, generator=g) * keep
+    keep = keep.expand(2, 1, h, w).contiguous()
+    fast = harmonic_extension(values, keep)
+    slow = harmonic_extension(values.clone().requires_grad_(True), keep).detach()
+    assert fast.shape == slow.shape == values.shape
+    assert torch.allclose(fast, slow, atol=1e-5)
+    assert torch.equal(fast * keep, values * keep)  # the known part stays exactly
+
+
 def test_distance_to_matches_chessboard_distance_to_a_box():
     keep = box_mask((0.25, 0.5, 0.5, 0.75), 32, 32)[None, None]  # pixels 8..15, 16..23
     d = distance_to(keep)[0, 0]

@@ -178,8 +178,33 @@ def test_pilot_shift_finds_a_subpixel_offset():
     bits = torch.zeros(lay.n_bits, dtype=torch.uint8)
     lum = 0.5 + 0.02 * channel.embed(lay, bits)
     # the window we hand over starts 3 px right and 2 px below where we claim it does
-    dy, dx, prom = channel.pilot_shift(lay, lum[52:180, 43:171], 50, 40, 6)
+    dy, dx, prom = channel.pilot_shift(lay, channel.matched(lum[52:180, 43:171]), 50, 40, 6)
     assert abs(dy - 2) < 0.3 and abs(dx - 3) < 0.3 and prom > 8
+
+
+def test_shift_correlation_equals_scipys_valid_correlation():
+    from scipy.signal import fftconvolve
+
+    rng = np.random.default_rng(5)
+    pattern = rng.standard_normal((83, 97)).astype(np.float32)
+    window = rng.standard_normal((61, 70)).astype(np.float32)
+    ref = fftconvolve(pattern.astype(np.float64), window[::-1, ::-1].astype(np.float64), mode="valid")
+    got = channel.correlate_shifts(pattern, window)
+    assert got.shape == ref.shape == (23, 28)
+    np.testing.assert_allclose(got, ref, atol=1e-3 * np.abs(ref).max())
+
+
+def test_pilot_pattern_slices_equal_the_region_built_alone():
+    lay = channel.Layout(256, 192, 56)
+    roles, _ = channel.block_grid(lay, 30, 40, 100, 120)
+    alone = channel.whiten(channel.unit_pattern(lay, 30, 40, 100, 120) * (roles == -1).float()).numpy()
+    sliced = channel.pilot_pattern(lay, 30, 40, 100, 120)
+    # whitening is a 5 x 5 filter: only the two outer pixels (reflected at the region's edge) differ
+    np.testing.assert_allclose(sliced[2:-2, 2:-2], alone[2:-2, 2:-2], atol=1e-6)
+    far = channel.pilot_pattern(lay, -200, -10, 50, 60)  # beyond the cached margin: built alone
+    roles, _ = channel.block_grid(lay, -200, -10, 50, 60)
+    np.testing.assert_allclose(far, channel.whiten(channel.unit_pattern(lay, -200, -10, 50, 60)
+                                                   * (roles == -1).float()).numpy(), atol=1e-6)
 
 
 def test_block_signs_depend_only_on_position():

@@ -70,6 +70,19 @@ def test_jnd_is_small_on_flat_areas_and_larger_on_texture():
     assert torch.equal(JND()(texture), jnd_map(texture))
 
 
+def test_jnd_opencv_path_equals_the_torch_path():
+    """Without gradients the map is computed on NumPy planes; with them in torch: the same map."""
+    from skimage import data
+
+    photo = torch.from_numpy(data.astronaut()[::3, ::3].copy()).permute(2, 0, 1)[None].float() / 255
+    dark = photo * 0.15  # the dark-range raise too
+    for x in (photo, dark, torch.cat([photo, dark])):
+        fast = jnd_map(x)
+        slow = jnd_map(x.clone().requires_grad_(True)).detach()
+        assert fast.shape == slow.shape == (x.shape[0], 1, *x.shape[-2:])
+        assert torch.allclose(fast, slow, atol=2e-3), float((fast - slow).abs().max())
+
+
 def test_protection_is_invisible_by_the_issue_floors(protector, photo768, protected768):
     from clrnet.evaluation_v2 import flat_rms
 
@@ -261,3 +274,20 @@ def test_presence_map_marks_a_pasted_region(protector, photo768, protected768):
     inside = float(pm[170:280, 270:430].mean())
     outside = float(torch.cat([pm[:130].flatten(), pm[320:].flatten()]).mean())
     assert inside < 0.4 and outside > 0.8
+
+
+def test_keep_freed_memory_is_idempotent_and_outputs_do_not_change():
+    """The allocator setting only changes where memory comes from: the same protected bytes."""
+    import subprocess
+    import sys
+
+    from clrnet import keep_freed_memory
+
+    code = ("import sys, hashlib, numpy as np, clrnet; from clrnet.bench import sample_photo; "
+            "on = sys.argv[1] == '1'; assert (clrnet.keep_freed_memory() if on else True); "
+            "m = clrnet.load_model('clrnet-v2'); p = clrnet.protect(sample_photo(300, 200), m); "
+            "print(hashlib.sha256(np.asarray(p).tobytes()).hexdigest())")
+    out = [subprocess.run([sys.executable, "-c", code, flag], capture_output=True, text=True, check=True).stdout
+           for flag in ("0", "1")]
+    assert out[0] == out[1] and len(out[0].strip()) == 64
+    assert keep_freed_memory() == keep_freed_memory()

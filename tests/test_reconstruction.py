@@ -116,3 +116,18 @@ def test_border_continuation_keeps_the_kept_part_and_continues_stripes():
     wgt = WEIGHT * torch.exp(-d / (REACH * cell))
     assert torch.allclose(out[:, band], (flat * (1 - wgt) + ref * wgt)[:, band], atol=1e-5)
     assert torch.equal(continue_border(flat, torch.ones(1, h, w), d, cell), flat)  # nothing cut
+
+
+def test_distance_equals_scipys_exact_euclidean_transform():
+    from scipy.ndimage import distance_transform_edt
+
+    from clrnet.reconstruction.paint import distance
+
+    g = torch.Generator().manual_seed(4)
+    keep = (torch.rand(2, 1, 70, 90, generator=g) > 0.97).float()
+    keep[0, 0, 10:30, 20:60] = 1
+    got = distance(keep)
+    for k, d in zip(keep, got):
+        ref = distance_transform_edt(k[0].numpy() < 0.5)
+        np.testing.assert_allclose(d[0].numpy(), ref, atol=1e-3)
+    assert torch.isinf(distance(torch.zeros(1, 1, 8, 8))).all()  # nothing kept: nothing near

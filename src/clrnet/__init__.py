@@ -12,10 +12,11 @@ from .batch import BatchResult, inspect_many, protect_file, protect_many
 from .config import ModelConfig, load_config
 from .files.formats import OutputFormat
 from .files.imageio import ImageInputError, Photo, read_photo
+from .memory import keep_freed_memory
 from .model import CLRNet, available_models, load_model
 from .pipeline import Inspection, inspect, protect
 
 __all__ = ["BatchResult", "CLRNet", "ImageInputError", "Inspection", "ModelConfig", "OutputFormat", "Photo",
-           "available_models", "inspect", "inspect_many", "load_config", "load_model", "protect", "protect_file",
+           "available_models", "inspect", "inspect_many", "keep_freed_memory", "load_config", "load_model", "protect", "protect_file",
            "protect_many", "read_photo"]
 __version__ = "0.1.0"

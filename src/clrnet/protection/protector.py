@@ -333,14 +333,14 @@ class Protector:
         win, y0, x0 = self.resample(received, box, layout.width, layout.height)
         lum = luminance(win[None])[0, 0]
         h, w = lum.shape
-        dy, dx, whole = channel.pilot_shift(layout, lum, y0, x0, search, win)
+        a = channel.matched(lum, win)
+        dy, dx, whole = channel.pilot_shift(layout, a, y0, x0, search)
         pts = [(h / 2, w / 2, dy, dx, whole)]
         if h >= 96 and w >= 96 and whole >= self.cfg.pilot_prominence:  # per quarter: scale as well
             quarters = []
             for sy, sx in [(slice(a, b), slice(c, d)) for a, b in ((0, h // 2), (h // 2, h))
                            for c, d in ((0, w // 2), (w // 2, w))]:
-                qy, qx, prom = channel.pilot_shift(layout, lum[sy, sx], y0 + sy.start, x0 + sx.start, search,
-                                                   win[:, sy, sx])
+                qy, qx, prom = channel.pilot_shift(layout, a[sy, sx], y0 + sy.start, x0 + sx.start, search)
                 quarters.append(((sy.start + sy.stop) / 2, (sx.start + sx.stop) / 2, qy, qx, prom))
             good = [q for q in quarters if q[4] >= 4.0]
             if len(good) >= 2:

@@ -78,8 +78,10 @@ class ProtectWorker:
     def __init__(self, model: str, key: str | None = None, threads: int = 1) -> None:
         import torch
 
+        from ..memory import keep_freed_memory
         from ..pipeline import get_model, with_key
 
+        keep_freed_memory()
         torch.set_num_threads(threads)
         self.model = with_key(get_model(model), key)
 
@@ -97,8 +99,10 @@ class InspectWorker:
                  threads: int = 1) -> None:
         import torch
 
+        from ..memory import keep_freed_memory
         from ..pipeline import get_model, with_key
 
+        keep_freed_memory()
         torch.set_num_threads(threads)
         self.model = with_key(get_model(model), key)
         self.original_size, self.images = original_size, images
