@@ -214,6 +214,17 @@ def test_block_signs_depend_only_on_position():
     assert torch.equal(sa, sb)  # a frame size off by a pixel reads the same signs
 
 
+@pytest.mark.parametrize("n", [1, 8, 333])
+def test_convolutional_encoder_equals_commpys(n):
+    from commpy.channelcoding import conv_encode
+
+    bits = torch.from_numpy(np.random.default_rng(n).integers(0, 2, n).astype(np.uint8))
+    msg = np.concatenate([bits.numpy().astype(np.int64), np.zeros(inner.MEMORY, np.int64)])
+    ref = conv_encode(msg, inner._trellis(), "cont").astype(np.uint8)
+    got = inner.encode(bits, len(ref) + 5)
+    assert np.array_equal(got[:len(ref)].numpy(), ref) and not got[len(ref):].any()
+
+
 def test_vectorised_viterbi_matches_commpys_decoder():
     """Our decoder (commpy's trellis, vectorised) against commpy's own soft Viterbi:
     exact without noise, and no more errors with it."""

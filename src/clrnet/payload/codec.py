@@ -215,9 +215,12 @@ def encode_thumbnail(photo: Image.Image, budget: int, min_side: int = 4, max_sid
     """
     w, h = photo.size
     top = min(max_side, max(w, h))
+    shrunk: dict[int, Image.Image] = {}  # the qualities' bisections visit the same sides
 
     def at(side: int, q: int) -> bytes:
-        return encode_webp(photo.resize(thumbnail_size(w, h, side), Image.Resampling.BOX), q)
+        if side not in shrunk:
+            shrunk[side] = photo.resize(thumbnail_size(w, h, side), Image.Resampling.BOX)
+        return encode_webp(shrunk[side], q)
 
     if top < min_side or len(at(min_side, QUALITIES[-1])) > budget:
         raise ValueError(f"no thumbnail fits in {budget} bytes")
