@@ -196,8 +196,19 @@ def test_bench_prints_a_table(tiny_model_path):
     assert "| protect | 32x32 |" in out and "| inspect | 48x48 |" in out and "threads 1" in out
 
 
+def test_bench_measures_a_batchs_throughput_over_processes(tiny_model_path):
+    r = run("bench", "--model", tiny_model_path, "--sizes", "32", "--repeats", "1", "--threads", "1",
+            "--no-large", "--processes", "2")
+    assert r.exit_code == 0, output_of(r)
+    row = [line for line in output_of(r).splitlines() if "2 processes x 1 thread | 32x32 |" in line]
+    assert len(row) == 1, output_of(r)
+    seconds, rate = (float(v) for v in row[0].split("|")[3:5])
+    assert rate > 0 and seconds > 0
+
+
 def test_bench_rejects_bad_sizes(tiny_model_path):
     assert_clean_failure(run("bench", "--model", tiny_model_path, "--sizes", "big"), "--sizes")
+    assert_clean_failure(run("bench", "--model", tiny_model_path, "--processes", "-1"), "--processes")
 
 
 def test_eval_quick_writes_the_report(tmp_path, tiny_matched_model_path):

@@ -31,8 +31,8 @@ class BenchRow:
     peak_rss_mb: float
 
 
-def _peak_rss_mb() -> float:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def _peak_rss_mb(children: bool = False) -> float:
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF).ru_maxrss
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024  # bytes vs KiB
 
 
@@ -77,9 +77,48 @@ def bench(model: CLRNet, sizes: tuple[int, ...] = (128, 256, 512), repeats: int 
     return rows
 
 
+def _pairs_worker(args: tuple[str, int, int]) -> float:
+    """One process of :func:`throughput`: load the model, one warm-up pair, then time ``n``
+    protect + inspect pairs on one thread."""
+    from .memory import keep_freed_memory
+    from .pipeline import get_model
+
+    name, side, n = args
+    torch.set_num_threads(1)
+    keep_freed_memory()
+    model = get_model(name)
+    photo = sample_photo(side, side)
+
+    def pair() -> None:
+        prot = protect(photo, model)
+        inspect(prot.crop((side // 5, side // 5, side // 5 + round(side * 0.77), side // 5 + round(side * 0.77))),
+                model)
+
+    pair()
+    t0 = time.perf_counter()
+    for _ in range(n):
+        pair()
+    return time.perf_counter() - t0
+
+
+def throughput(model_name: str, side: int, processes: int = 2, pairs: int = 30) -> BenchRow:
+    """Photos per second through protect + inspect (the same photo and crop as :func:`bench`)
+    when ``processes`` processes of one torch thread each share the machine, as
+    ``--engine ray`` runs a batch: each times ``pairs`` pairs after its warm-up; the rate is
+    all pairs over the slowest process's time. Peak RSS is one process's."""
+    from multiprocessing import get_context
+
+    with get_context("spawn").Pool(processes) as pool:
+        times = pool.map(_pairs_worker, [(model_name, side, pairs)] * processes)
+    rate = processes * pairs / max(times)
+    return BenchRow(f"protect + inspect, {processes} processes x 1 thread", f"{side}x{side}", 1 / rate, rate,
+                    _peak_rss_mb(children=True))
+
+
 def format_bench(rows: list[BenchRow], model_name: str) -> str:
     lines = [f"### clrnet bench: model {model_name}, torch threads {torch.get_num_threads()}",
              "", "| operation | photo | s / photo | photos / s | peak RSS (MB) |", "|---|---|---|---|---|"]
+    # a throughput row's "s / photo" is the wall time per photo with its processes running side by side
     for r in rows:
         lines.append(f"| {r.operation} | {r.size} | {r.seconds:.3f} | {r.images_per_s:.2f} | {r.peak_rss_mb:.0f} |")
     return "\n".join(lines)

@@ -569,8 +569,12 @@ def bench(
     repeats: int = typer.Option(5, "--repeats", help="Timed calls per size (median), after one warm-up."),
     threads: int = typer.Option(2, "--threads", help="torch.set_num_threads for the run."),
     large: bool = typer.Option(True, "--large/--no-large", help="Also time one 12-megapixel (4000x3000) photo."),
+    processes: int = typer.Option(0, "--processes", help="Also the photos/s of protect + inspect at each size "
+                                  "with this many single-thread processes side by side (as --engine ray "
+                                  "runs a batch); 0: not measured."),
 ) -> None:
-    """Throughput of protect and inspect; prints a table."""
+    """Speed of protect and inspect, one call at a time (and, with --processes, a batch's throughput);
+    prints a table."""
     import torch
 
     from .bench import bench as run_bench, format_bench
@@ -578,17 +582,21 @@ def bench(
 
     try:
         size_list = tuple(int(v) for v in sizes.split(","))
-        if any(v < 32 for v in size_list) or repeats < 1 or threads < 1:
+        if any(v < 32 for v in size_list) or repeats < 1 or threads < 1 or processes < 0:
             raise ValueError
     except ValueError:
-        _fail(f"--sizes {sizes!r} / --repeats {repeats} / --threads {threads}: expected sizes >= 32 "
-              "like 128,256 and positive counts")
+        _fail(f"--sizes {sizes!r} / --repeats {repeats} / --threads {threads} / --processes {processes}: "
+              "expected sizes >= 32 like 128,256, positive counts and processes >= 0")
     torch.set_num_threads(threads)
     try:
         m = get_model(model)
     except (FileNotFoundError, ValueError) as e:
         _fail(str(e))
     rows = run_bench(m, size_list, repeats, (4000, 3000) if large else None)
+    if processes:
+        from .bench import throughput
+
+        rows += [throughput(model, s, processes) for s in size_list]
     typer.echo(format_bench(rows, model))
 
 

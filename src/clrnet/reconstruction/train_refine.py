@@ -40,7 +40,7 @@ from ..geometry import FULL_FRAME, box_mask, sample_crop_box
 from ..payload import codec
 from .paint import paint, upsample
 from ..scale.distributed import World
-from .refine import PROCESS_SIDE, RefineNet, coarseness_of
+from .refine import PROCESS_SIDE, RefineNet, coarseness_of, load_refine
 
 
 def budgets() -> tuple[int, ...]:
@@ -68,6 +68,7 @@ class RefineConfig(BaseModel):
     seed: int = 0
     threads: int = 2
     sampling: Literal["stream", "per_sample"] = "per_sample"
+    init: str | None = None  # start from these weights ("shipped": the released network), not from zero
 
 
 def make_sample(img: Tensor, rng: np.random.Generator) -> tuple[Tensor, Tensor, Tensor, float]:
@@ -172,6 +173,11 @@ def train_refine(cfg: RefineConfig, run_dir: Path, data: Path | None = None, ste
     val = validation_set(root, cfg) if world.main else []
     torch.manual_seed(cfg.seed)
     net = RefineNet(cfg.width)
+    if cfg.init is not None:  # fine-tuning: a checkpoint below still takes precedence
+        start = load_refine(None if cfg.init == "shipped" else cfg.init)
+        if start is None:
+            raise FileNotFoundError(f"init: no reconstruction weights at {cfg.init}")
+        net.load_state_dict(start.state_dict())
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     step, best, elapsed = 0, -1e9, 0.0
     rng = np.random.default_rng(cfg.seed)
