@@ -131,3 +131,37 @@ def test_distance_equals_scipys_exact_euclidean_transform():
         ref = distance_transform_edt(k[0].numpy() < 0.5)
         np.testing.assert_allclose(d[0].numpy(), ref, atol=1e-3)
     assert torch.isinf(distance(torch.zeros(1, 1, 8, 8))).all()  # nothing kept: nothing near
+
+
+def test_wide_border_continuation_runs_at_half_resolution_without_a_dark_rim():
+    """A 5-byte thumbnail's wide blend continues at half resolution: the kept part stays,
+    the fill next to a flat kept colour is that colour (the hole's own pixels do not bleed
+    into its rim when averaging down), stripes run on across the edge."""
+    import cv2
+
+    from clrnet.reconstruction.border import HALF_FROM, REACH, _telea_half, continue_border
+    from clrnet.reconstruction.paint import distance
+
+    h, w = 96, 128
+    img = np.full((h, w, 3), 25, np.uint8)
+    img[: h // 2] = 153  # kept, flat
+    mask = np.zeros((h, w), np.uint8)
+    mask[h // 2:h // 2 + 30] = 1  # the band to fill; darker reconstruction beyond it
+    img[mask > 0] = 0  # whatever the hole holds must not matter
+    half = _telea_half(img, mask)
+    full = cv2.inpaint(img, mask, 3, cv2.INPAINT_TELEA)
+    rim = slice(h // 2, h // 2 + 4)
+    assert half[rim].min() >= 140 and abs(float(half[rim].mean()) - float(full[rim].mean())) < 8
+    assert np.array_equal(half[: h // 2 - 2], img[: h // 2 - 2])  # away from the band: the known pixels
+
+    cell = HALF_FROM / REACH + 1  # reach just above HALF_FROM
+    keep = box_mask((0.0, 0.0, 1.0, 0.5), h, w)[None]
+    d = distance(keep[None])[0]
+    xx = torch.arange(w).float()[None].expand(h, w)
+    truth = (0.5 + 0.3 * torch.sin(xx / 5)).expand(3, h, w).contiguous()  # vertical stripes
+    flat = truth * keep + 0.5 * (1 - keep)
+    out = continue_border(flat, keep, d, cell)
+    assert torch.equal(out * keep, flat * keep)
+    near = (d[0] > 0) & (d[0] <= 4)
+    err = lambda x: float((x - truth)[:, near].abs().mean())  # noqa: E731
+    assert err(out) < 0.7 * err(flat)

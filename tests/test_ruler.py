@@ -151,3 +151,12 @@ def test_readout_templates_equal_the_ruler_profile():
     for axis in ("x", "y"):
         ref = ruler.profile(hyps[:, :1] + u[None] * (hyps[:, 1:] - hyps[:, :1]), axis)
         assert torch.allclose(templates(ruler, hyps, u, axis), ref, atol=1e-9)
+
+
+def test_local_power_equals_avg_pool_without_padding():
+    from clrnet.networks.ruler import _local_power
+
+    d = torch.randn(2, 40, 57, generator=torch.Generator().manual_seed(3))
+    fast = _local_power(d, 9)
+    ref = torch.nn.functional.avg_pool2d((d * d)[:, None], 9, 1, 4, count_include_pad=False)[:, 0]
+    assert torch.allclose(fast, ref, rtol=1e-5, atol=1e-6)

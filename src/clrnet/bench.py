@@ -31,8 +31,8 @@ class BenchRow:
     peak_rss_mb: float
 
 
-def _peak_rss_mb(children: bool = False) -> float:
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF).ru_maxrss
+def _peak_rss_mb() -> float:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024  # bytes vs KiB
 
 
@@ -77,7 +77,19 @@ def bench(model: CLRNet, sizes: tuple[int, ...] = (128, 256, 512), repeats: int 
     return rows
 
 
-def _pairs_worker(args: tuple[str, int, int]) -> float:
+def _process_peak_mb() -> float:
+    """This process's own peak resident memory (VmHWM: unlike ru_maxrss it does not carry
+    over what a spawned process's parent held when it forked)."""
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return _peak_rss_mb()
+
+
+def _pairs_worker(args: tuple[str, int, int]) -> tuple[float, float]:
     """One process of :func:`throughput`: load the model, one warm-up pair, then time ``n``
     protect + inspect pairs on one thread."""
     from .memory import keep_freed_memory
@@ -98,27 +110,26 @@ def _pairs_worker(args: tuple[str, int, int]) -> float:
     t0 = time.perf_counter()
     for _ in range(n):
         pair()
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, _process_peak_mb()
 
 
 def throughput(model_name: str, side: int, processes: int = 2, pairs: int = 30) -> BenchRow:
     """Photos per second through protect + inspect (the same photo and crop as :func:`bench`)
     when ``processes`` processes of one torch thread each share the machine, as
     ``--engine ray`` runs a batch: each times ``pairs`` pairs after its warm-up; the rate is
-    all pairs over the slowest process's time. Peak RSS is one process's."""
+    all pairs over the slowest process's time. Peak RSS is the largest of one process's."""
     from multiprocessing import get_context
 
     with get_context("spawn").Pool(processes) as pool:
-        times = pool.map(_pairs_worker, [(model_name, side, pairs)] * processes)
-    rate = processes * pairs / max(times)
+        done = pool.map(_pairs_worker, [(model_name, side, pairs)] * processes)
+    rate = processes * pairs / max(t for t, _ in done)
     return BenchRow(f"protect + inspect, {processes} processes x 1 thread", f"{side}x{side}", 1 / rate, rate,
-                    _peak_rss_mb(children=True))
+                    max(mb for _, mb in done))
 
 
 def format_bench(rows: list[BenchRow], model_name: str) -> str:
     lines = [f"### clrnet bench: model {model_name}, torch threads {torch.get_num_threads()}",
              "", "| operation | photo | s / photo | photos / s | peak RSS (MB) |", "|---|---|---|---|---|"]
-    # a throughput row's "s / photo" is the wall time per photo with its processes running side by side
     for r in rows:
         lines.append(f"| {r.operation} | {r.size} | {r.seconds:.3f} | {r.images_per_s:.2f} | {r.peak_rss_mb:.0f} |")
     return "\n".join(lines)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -69,6 +70,21 @@ def _whiten(p: Tensor) -> Tensor:
     return _unit(_second_difference(p))
 
 
+def _local_power(d: Tensor, window: int) -> Tensor:
+    """Mean of d² over a ``window`` x ``window`` neighbourhood of (B, H, W), the part
+    outside the picture left out (avg_pool2d without padding counted; OpenCV's box
+    sums where no gradient is needed: 3 ms -> 0.3 ms at 256 px)."""
+    if d.requires_grad or d.device.type != "cpu" or d.dtype != torch.float32:
+        return F.avg_pool2d((d * d)[:, None], window, 1, window // 2, count_include_pad=False)[:, 0]
+    import cv2
+
+    sq = (d * d).numpy()
+    count = cv2.boxFilter(np.ones(sq.shape[1:], np.float32), -1, (window, window), normalize=False,
+                          borderType=cv2.BORDER_CONSTANT)
+    sums = [cv2.boxFilter(p, -1, (window, window), normalize=False, borderType=cv2.BORDER_CONSTANT) for p in sq]
+    return torch.from_numpy(np.stack(sums) / count)
+
+
 def weighted_profile(lum: Tensor, window: int = 9, eps: float = 1e-5, gain: Tensor | None = None) -> Tensor:
     """Whitened x-profile of (B, H, W) luminance: the second difference along x,
     averaged over rows with weights 1 / (local power + eps), so busy texture,
@@ -76,8 +92,7 @@ def weighted_profile(lum: Tensor, window: int = 9, eps: float = 1e-5, gain: Tens
     (B, H, W), if given, is the code's expected local strength (a shaped ruler):
     the matched weight is gain / power."""
     d = _second_difference(lum)  # (B, H, W - 2)
-    power = F.avg_pool2d((d * d)[:, None], window, 1, window // 2, count_include_pad=False)[:, 0]
-    w = 1 / (power + eps)
+    w = 1 / (_local_power(d, window) + eps)
     if gain is not None:
         w = w * gain[..., 1:-1]
     return _unit((w * d).sum(1) / w.sum(1))

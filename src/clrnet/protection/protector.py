@@ -585,9 +585,9 @@ class Reading:
 
 def _top_hypotheses(corr: Tensor, hyps: Tensor, k: int) -> list[tuple[float, tuple[float, float]]]:
     """The ``k`` best (score, (lo, hi)) of one axis, skipping near-duplicates."""
-    order = torch.argsort(corr, descending=True)
+    order = torch.topk(corr, min(2000, corr.numel())).indices
     out: list[tuple[float, tuple[float, float]]] = []
-    for i in order[:2000].tolist():
+    for i in order.tolist():
         lo, hi = float(hyps[i, 0]), float(hyps[i, 1])
         if all(max(0.0, min(hi, b) - max(lo, a)) / (max(hi, b) - min(lo, a)) < 0.7 for _, (a, b) in out):
             out.append((float(corr[i]), (lo, hi)))

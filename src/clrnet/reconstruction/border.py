@@ -17,7 +17,12 @@ the edit's own pixels inwards (Kodak 256², edited regions 0.16 dB worse).
 
 Telea runs only within ``BAND`` reaches of the kept part (beyond it the weight
 is below 2 %): the reconstruction stands there as known pixels, which keeps a
-12-MP inspect from filling millions of pixels one by one.
+12-MP inspect from filling millions of pixels one by one. Where the blend is
+wide (a reach of ``HALF_FROM`` pixels or more: the 5-byte thumbnails of 256 px
+frames), Telea fills at half resolution: 6-8x faster (0.03 s of a 0.11 s
+inspect at 256²), and on val (bsds500, 20 photos at 256², JPEG 80) 17.33 dB
+instead of 17.34. At every reach (6 px and up) it cost 0.05 dB at the photos'
+own size, so finer thumbnails keep the full resolution.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ REACH = 0.2  # thumbnail cells
 WEIGHT = 0.8
 BAND = 4.0  # reaches
 RADIUS = 3
+HALF_FROM = 16.0  # reach (pixels) from which Telea runs at half resolution
+HALF_RADIUS = 2  # its radius there (half-resolution pixels)
 
 
 def continue_border(recovered: Tensor, keep: Tensor, distance: Tensor, cell: float) -> Tensor:
@@ -44,8 +51,28 @@ def continue_border(recovered: Tensor, keep: Tensor, distance: Tensor, cell: flo
     reach = max(REACH * cell, 1.0)
     fill = cut & (distance[0] < BAND * reach)
     img = (recovered.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-    img[fill.numpy()] = 0
-    telea = cv2.inpaint(img, fill.numpy().astype(np.uint8), RADIUS, cv2.INPAINT_TELEA)
+    mask = fill.numpy().astype(np.uint8)
+    if reach >= HALF_FROM:  # a wide blend: continued at half resolution (a quarter of the pixels)
+        telea = _telea_half(img, mask)
+    else:
+        img[fill.numpy()] = 0
+        telea = cv2.inpaint(img, mask, RADIUS, cv2.INPAINT_TELEA)
     telea = torch.from_numpy(telea).permute(2, 0, 1).float() / 255
     w = WEIGHT * torch.exp(-distance / reach) * fill.float()
     return recovered * (1 - w) + telea * w
+
+
+def _telea_half(img: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Telea's fill of ``mask`` (H, W; 1 = fill) in ``img`` (H, W, 3) uint8, computed at half
+    resolution: the known pixels averaged 2 x 2 (only known ones count, so the hole does not
+    bleed into its rim), the fill upsampled bilinearly."""
+    import cv2
+
+    h, w = mask.shape
+    hs, ws = (h + 1) // 2, (w + 1) // 2
+    known = (1 - mask).astype(np.float32)
+    num = cv2.resize(img.astype(np.float32) * known[..., None], (ws, hs), interpolation=cv2.INTER_AREA)
+    cov = cv2.resize(known, (ws, hs), interpolation=cv2.INTER_AREA)
+    small = (num / np.maximum(cov, 1e-6)[..., None]).round().clip(0, 255).astype(np.uint8)
+    filled = cv2.inpaint(small, (cov < 0.5).astype(np.uint8), HALF_RADIUS, cv2.INPAINT_TELEA)
+    return cv2.resize(filled, (w, h), interpolation=cv2.INTER_LINEAR)
