@@ -214,13 +214,27 @@ def test_block_signs_depend_only_on_position():
     assert torch.equal(sa, sb)  # a frame size off by a pixel reads the same signs
 
 
+def commpy_trellis():
+    """scikit-commpy's trellis of our code: the reference the encoder and decoder are checked on."""
+    from commpy.channelcoding import Trellis
+
+    return Trellis(np.array([inner.MEMORY]), np.array([list(inner.GENERATORS)]))
+
+
+def test_trellis_tables_equal_commpys():
+    t = commpy_trellis()
+    for s in range(t.number_states):
+        for u in range(2):
+            assert inner._branch(s, u) == (int(t.next_state_table[s, u]), int(t.output_table[s, u]))
+
+
 @pytest.mark.parametrize("n", [1, 8, 333])
 def test_convolutional_encoder_equals_commpys(n):
     from commpy.channelcoding import conv_encode
 
     bits = torch.from_numpy(np.random.default_rng(n).integers(0, 2, n).astype(np.uint8))
     msg = np.concatenate([bits.numpy().astype(np.int64), np.zeros(inner.MEMORY, np.int64)])
-    ref = conv_encode(msg, inner._trellis(), "cont").astype(np.uint8)
+    ref = conv_encode(msg, commpy_trellis(), "cont").astype(np.uint8)
     got = inner.encode(bits, len(ref) + 5)
     assert np.array_equal(got[:len(ref)].numpy(), ref) and not got[len(ref):].any()
 
@@ -242,7 +256,7 @@ def test_vectorised_viterbi_matches_commpys_decoder():
         ours += int((inner.decode(soft, n) != bits).sum())
         s = soft.numpy()
         r = np.clip(s / np.sqrt(np.mean(s ** 2)), -4, 4)
-        ref = np.asarray(viterbi_decode(r, inner._trellis(), tb_depth=35, decoding_type="unquantized"))[:n]
+        ref = np.asarray(viterbi_decode(r, commpy_trellis(), tb_depth=35, decoding_type="unquantized"))[:n]
         theirs += int((torch.from_numpy(ref.astype(np.uint8)) != bits).sum())
     assert ours <= theirs
 

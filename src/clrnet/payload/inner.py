@@ -1,4 +1,4 @@
-"""The inner code: a rate-1/2 convolutional code (scikit-commpy's trellis and encoder), soft Viterbi.
+"""The inner code: a rate-1/2 convolutional code, soft Viterbi (checked against scikit-commpy).
 
 Reed-Solomon works on hard bytes; the channel gives soft bits whose
 reliability varies (how many blocks fed each, how textured they were). A
@@ -22,11 +22,15 @@ GENERATORS = (0o171, 0o133)
 PUNCTURE = {"1/2": (1, 1), "2/3": (1, 1, 1, 0), "3/4": (1, 1, 1, 0, 0, 1)}
 
 
-@lru_cache(maxsize=1)
-def _trellis():
-    from commpy.channelcoding import Trellis
-
-    return Trellis(np.array([MEMORY]), np.array([list(GENERATORS)]))
+def _branch(state: int, u: int) -> tuple[int, int]:
+    """Next state and the two coded bits (as ``first * 2 + second``) from ``state`` on input
+    ``u``, in commpy's numbering (the latest input in the state's top bit): its trellis
+    tables, built here because importing commpy (it imports sympy) took 2 s of every
+    inspect's start."""
+    older = int(format(state, f"0{MEMORY}b")[::-1], 2)  # bit i: the input i + 1 steps ago
+    register = u | (older << 1)  # bit i: the input i steps ago, as the generators' bits
+    first, second = (bin(g & register).count("1") & 1 for g in GENERATORS)
+    return (u << (MEMORY - 1)) | (state >> 1), first * 2 + second
 
 
 def _kept(n_mother: int, rate: str) -> np.ndarray:
@@ -68,14 +72,13 @@ def encode(bits: Tensor, coded_bits: int, rate: str = "1/2") -> Tensor:
 def _predecessors() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For every state, its two predecessor states, the input bit that leads from each,
     and the sign (+-1) of each of the two coded bits on that branch: read from
-    commpy's trellis, so the decoder follows exactly the encoder's tables."""
-    t = _trellis()
-    n = t.number_states
+    the trellis, so the decoder follows exactly the encoder's tables."""
+    n = 1 << MEMORY
     pred = [[] for _ in range(n)]
     for s in range(n):
         for u in range(2):
-            o = int(t.output_table[s, u])
-            pred[int(t.next_state_table[s, u])].append((s, u, ((o >> 1) & 1) * 2 - 1, (o & 1) * 2 - 1))
+            nxt, o = _branch(s, u)
+            pred[nxt].append((s, u, ((o >> 1) & 1) * 2 - 1, (o & 1) * 2 - 1))
     states = np.array([[p[0] for p in ps] for ps in pred])
     inputs = np.array([[p[1] for p in ps] for ps in pred], dtype=np.uint8)
     signs = np.array([[[p[2], p[3]] for p in ps] for ps in pred], dtype=np.float64)  # (n, 2, 2)
