@@ -249,6 +249,24 @@ def test_pilots_find_the_box_when_the_ruler_misreads_an_axis(protector, protecte
     assert box_iou(d.box, (x0 / 768, y0 / 512, x1 / 768, y1 / 512)) >= 0.95
 
 
+def test_a_large_frame_read_a_little_off_its_aspect_still_decodes(protector):
+    """An 8 MP 4:3 photo's 40 % crop with the box the ruler read on mvtb-data's parks.png
+    (its aspect 0.65 % off: a 2048 x 1546 frame instead of 2048 x 1536): the pilots do not
+    survive that drift across the crop, the common 4:3 frame tried next does."""
+    from skimage import data
+
+    w, h = 3264, 2448
+    photo = torch.from_numpy(data.hubble_deep_field()).permute(2, 0, 1).float()[None] / 255
+    photo = torch.nn.functional.interpolate(photo, size=(h, w), mode="bicubic", align_corners=False)[0].clamp(0, 1)
+    prot = protector.protect(photo)
+    truth = (0.1415, 0.0104, 0.6817, 0.7537)
+    crop = prot[:, round(truth[1] * h):round(truth[3] * h), round(truth[0] * w):round(truth[2] * w)]
+    read = (0.1406, 0.0117, 0.6836, 0.7539)
+    d = protector.decode_at(crop, read, 2048)
+    assert d.verified and d.message is not None and d.frame == (2048, 1536)
+    assert max(abs(a - b) for a, b in zip(d.box, truth)) * 2048 < 2
+
+
 def test_pilot_prominence_is_robust_to_the_peak_itself():
     from clrnet.payload.channel import _prominence
 
