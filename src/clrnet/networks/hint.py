@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..protection.jnd import box_mean
+from ..protection.jnd import box_mean, plain_cpu
 
 
 def _laplacian(x: Tensor) -> Tensor:
@@ -142,10 +142,10 @@ def harmonic_extension(values: Tensor, keep: Tensor, iterations: int = 20) -> Te
     rest by Jacobi iterations of Laplace's equation, coarse to fine (so far
     regions converge in few iterations). Without gradients on the CPU it runs in
     OpenCV on (H, W, C) arrays (the same iterations, 4-5 times faster at 2048 px)."""
-    if not (values.requires_grad or keep.requires_grad) and values.device.type == "cpu":
-        out = [_harmonic_np(np.ascontiguousarray(v.float().permute(1, 2, 0).numpy()), k[0].float().numpy() > 0.5,
-                            iterations) for v, k in zip(values, keep)]
-        return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).to(values.dtype).contiguous()
+    if plain_cpu(values, keep):
+        out = [_harmonic_np(np.ascontiguousarray(v.permute(1, 2, 0).numpy()), k[0].numpy() > 0.5, iterations)
+               for v, k in zip(values, keep)]
+        return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).contiguous()
     h, w = values.shape[-2:]
     guess = torch.zeros_like(values)
     if min(h, w) >= 16:

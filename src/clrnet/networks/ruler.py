@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..protection.jnd import plain_cpu
+
 
 class Ruler(nn.Module):
     """The two 1-D rulers, evaluable at any normalised coordinate."""
@@ -74,7 +76,7 @@ def _local_power(d: Tensor, window: int) -> Tensor:
     """Mean of d² over a ``window`` x ``window`` neighbourhood of (B, H, W), the part
     outside the picture left out (avg_pool2d without padding counted; OpenCV's box
     sums where no gradient is needed: 3 ms -> 0.3 ms at 256 px)."""
-    if d.requires_grad or d.device.type != "cpu" or d.dtype != torch.float32:
+    if not plain_cpu(d):
         return F.avg_pool2d((d * d)[:, None], window, 1, window // 2, count_include_pad=False)[:, 0]
     import cv2
 

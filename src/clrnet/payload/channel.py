@@ -157,8 +157,13 @@ def frame_pilots(layout: Layout, height: int, width: int) -> np.ndarray:
     """The whitened pilot pattern (pilots only, data blocks 0) of a whole
     ``height`` x ``width`` frame: what the pilot searches correlate with (cached:
     the searches of one inspection share it)."""
-    roles, _ = block_grid(layout, 0, 0, height, width)
-    return whiten(unit_pattern(layout, 0, 0, height, width) * (roles == -1).float()).numpy()
+    return _pilots(layout, 0, 0, height, width)
+
+
+def _pilots(layout: Layout, y0: int, x0: int, h: int, w: int) -> np.ndarray:
+    """The whitened pilot pattern (data blocks 0) over frame pixels [y0, y0 + h) x [x0, x0 + w)."""
+    roles, _ = block_grid(layout, y0, x0, h, w)
+    return whiten(unit_pattern(layout, y0, x0, h, w) * (roles == -1).float()).numpy()
 
 
 def whiten(x: Tensor) -> Tensor:
@@ -197,10 +202,7 @@ def demodulate(layout: Layout, lum: Tensor, y0: int, x0: int, rgb: Tensor | None
     pixel (y0, x0); pixels where ``erase`` (h, w, bool) is set are left out (an edited
     region carries noise, not the payload)."""
     h, w = lum.shape
-    r = whiten(lum)
-    wt = weights(r, rgb)
-    u = whiten(unit_pattern(layout, y0, x0, h, w))
-    q = wt * r * u
+    q = torch.from_numpy(matched(lum, rgb)) * whiten(unit_pattern(layout, y0, x0, h, w))
     if erase is not None:
         q = q * (~erase).to(q.dtype)
     roles, _ = block_grid(layout, y0, x0, h, w)
@@ -306,9 +308,7 @@ PILOT_MARGIN = 64  # frame pixels beyond each side kept in the cached pilot patt
 @lru_cache(maxsize=4)
 def _padded_pilots(layout: Layout) -> np.ndarray:
     m = PILOT_MARGIN
-    h, w = layout.height + 2 * m, layout.width + 2 * m
-    roles, _ = block_grid(layout, -m, -m, h, w)
-    return whiten(unit_pattern(layout, -m, -m, h, w) * (roles == -1).float()).numpy()
+    return _pilots(layout, -m, -m, layout.height + 2 * m, layout.width + 2 * m)
 
 
 def pilot_pattern(layout: Layout, y0: int, x0: int, h: int, w: int) -> np.ndarray:
@@ -318,8 +318,7 @@ def pilot_pattern(layout: Layout, y0: int, x0: int, h: int, w: int) -> np.ndarra
     m = PILOT_MARGIN
     if -m + 2 <= y0 and -m + 2 <= x0 and y0 + h <= layout.height + m - 2 and x0 + w <= layout.width + m - 2:
         return _padded_pilots(layout)[y0 + m:y0 + m + h, x0 + m:x0 + m + w]
-    roles, _ = block_grid(layout, y0, x0, h, w)
-    return whiten(unit_pattern(layout, y0, x0, h, w) * (roles == -1).float()).numpy()
+    return _pilots(layout, y0, x0, h, w)
 
 
 def correlate_shifts(pattern: np.ndarray, window: np.ndarray) -> np.ndarray:

@@ -39,8 +39,8 @@ from .key import ProtectionKey
 
 
 ASPECTS = (1.0, 1.5, 2 / 3, 4 / 3, 3 / 4, 16 / 9, 9 / 16)  # W / H of the originals the pilots search for
-ASPECT_SNAP = 0.015  # a frame read within 1.5 % of a common aspect is also tried at that aspect,
-SNAP_FROM_LEVEL = 1024  # at working levels from this one (smaller frames drift too little to lose the pilots)
+ASPECT_SNAP = 0.015  # a frame read within 1.5 % of a common aspect is also tried at that aspect
+SNAP_FROM_LEVEL = 1024  # (from this working level: smaller frames drift too little to lose the pilots)
 # ruler strength below which nothing is looked for beneath a protection that was taken
 # away (val: what is left of a single protection reads 0.20-0.28; earlier protections
 # that were then found, 0.41 and up)
@@ -375,9 +375,9 @@ class Protector:
         The frame's shape follows from the box (the ruler reads each side to 1/256 of the
         frame, so the aspect to about 1 %); where a common aspect lies within
         ``ASPECT_SNAP`` of it and the frame read first does not verify, that one is tried
-        too (from ``SNAP_FROM_LEVEL``): at 2048 px a 0.6 % error in the frame's height is a 7 px drift across a crop,
-        which the carrier (3-8 px periods) does not survive (an 8 MP 4:3 photo's 40 % crop
-        read as a 2048 x 1546 frame was not found)."""
+        too (from ``SNAP_FROM_LEVEL``): at 2048 px a 0.6 % error in the frame's height is
+        a 7 px drift across a crop, which the carrier (3-8 px periods) does not survive
+        (an 8 MP 4:3 photo's 40 % crop read as a 2048 x 1546 frame was not found)."""
         _, h, w = received.shape
         bw, bh = max(box[2] - box[0], 1e-3), max(box[3] - box[1], 1e-3)
         aspect = (w / bw) / (h / bh)
