@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from clrnet.payload import channel, codec, ecc, inner
+from clrnet.payload import channel, codec, ecc, grid, inner
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,7 @@ def test_message_fits_its_budget_and_decodes(picture, budget):
     assert len(msg) <= budget
     if budget <= codec.TINY_MAX:  # the fixed-length grid fills its budget exactly
         assert len(msg) == budget
-    thumb = codec.decode_message(msg, budget)
+    thumb = codec.decode_message(msg, budget, frame=picture.size)
     assert thumb.mode == "RGB" and min(thumb.size) >= 1
     if budget >= 84:  # WebP from here on: a real thumbnail, not a few pixels
         assert msg[0] == codec.WEBP and max(thumb.size) >= 8
@@ -48,38 +48,88 @@ def test_raw_thumbnail_is_exact_to_rgb565():
 
 
 @pytest.mark.parametrize("shape", [(256, 256), (384, 256), (256, 384)])
-@pytest.mark.parametrize("budget", [6, 8, 12, 19, 29])
-def test_tiny_grid_matches_the_photo_within_its_quantisation(budget, shape):
-    """The grid's cells are the photo's box means to 4 bits of luma (17 levels a step)
-    and the grid has the photo's shape; more bytes never give fewer cells."""
-    rng = np.random.default_rng(budget)
-    small = rng.integers(0, 256, (4, 4, 3), dtype=np.uint8)
-    photo = Image.fromarray(small).resize(shape, Image.Resampling.NEAREST)
-    thumb = codec.decode_message(codec.encode_message(photo, budget), budget)
-    gw, gh, _, _ = codec.tiny_grid(8 * budget - 2, codec._aspect_class(*shape))
-    assert thumb.size == (gw, gh)
-    assert (gw >= gh) == (shape[0] >= shape[1]) or gw == gh
-    luma = lambda im: (np.asarray(im, float) @ [0.299, 0.587, 0.114])  # noqa: E731
-    want = luma(photo.resize((gw, gh), Image.Resampling.BOX))
-    # luma is exact to half a step; the chroma, coarser, moves it a little more
-    assert np.abs(luma(thumb) - want).max() <= 8.5 + 0.6 * 64
-    assert np.abs(luma(thumb) - want).mean() <= 12
-    bigger = codec.tiny_grid(8 * budget + 6, codec._aspect_class(*shape))
-    assert bigger[0] * bigger[1] >= gw * gh
+@pytest.mark.parametrize("budget", [5, 11, 17, 29])
+def test_grid_plan_fills_the_budget_in_the_frames_shape(budget, shape):
+    """Every bit of the budget is allocated, the grid has the frame's shape, and more
+    bytes never give a coarser grid."""
+    p = grid.plan(*shape, 8 * budget)
+    assert p.bits == 8 * budget
+    assert (p.width >= p.height) == (shape[0] >= shape[1]) or p.width == p.height
+    assert abs(p.width / p.height - shape[0] / shape[1]) < 0.5
+    assert {c.plane for c in p.coefficients} == {0, 1, 2}  # luma and both chroma planes get bits
+    bigger = grid.plan(*shape, 8 * budget + 48)
+    assert bigger.width * bigger.height >= p.width * p.height
 
 
-def test_tiny_grid_is_exact_on_grey_cells():
-    """Grey cells (no chroma) come back to half a luma step."""
-    cells = np.array([[0, 51, 102], [153, 204, 255]], dtype=np.uint8)
-    photo = Image.fromarray(np.repeat(cells[..., None], 3, 2)).resize((300, 200), Image.Resampling.NEAREST)
-    thumb = codec.decode_message(codec.encode_message(photo, 8), 8)
-    assert thumb.size == (3, 2)
-    assert np.abs(np.asarray(thumb, int) - cells[..., None]).max() <= 9
+def _cells(photo: Image.Image, p: grid.GridPlan) -> np.ndarray:
+    return np.asarray(photo.resize((p.width, p.height), Image.Resampling.BOX), float)
+
+
+@pytest.mark.parametrize("shape", [(256, 256), (384, 256), (256, 384)])
+@pytest.mark.parametrize("budget", [5, 11, 17])
+def test_grid_coefficients_lie_in_their_decoded_intervals(picture, budget, shape):
+    """Each coded coefficient of the photo's YCbCr grid (its box means, through an
+    orthonormal DCT) lies in the interval the decoder reads for it, and the decoded
+    value lies in the interval too."""
+    from scipy.fft import dctn
+
+    photo = picture.resize(shape)
+    reading = grid.read_grid(grid.encode_grid(photo, budget), *shape)
+    ycc = np.moveaxis(_cells(photo, reading.plan) @ grid.YCC.T, -1, 0)
+    true = np.stack([dctn(x, norm="ortho") for x in ycc])
+    # the box means are taken from 8-bit cells: a rounding of half a level per cell
+    slack = 0.5 * np.sqrt(reading.plan.width * reading.plan.height)
+    assert np.all(true >= reading.low - slack) and np.all(true <= reading.high + slack)
+    assert np.all(reading.values >= reading.low) and np.all(reading.values <= reading.high)
+    coded = np.isfinite(reading.low) & np.isfinite(reading.high)
+    assert coded.sum() >= 3  # at least the three DCs are bounded on both sides
+
+
+@pytest.mark.parametrize("budget", [5, 11, 17])
+def test_grid_beats_the_four_cells_it_replaces(picture, budget):
+    """Upsampled, the grid comes closer to the photo than what 5 bytes carried before (a
+    2 x 2 luma grid at 4 bits and the mean chroma at 4 bits), and closer with more bytes;
+    from 11 bytes closer than the exact 2 x 2 RGB cells (96 bits)."""
+    photo = picture.resize((256, 256))
+    a = np.asarray(photo, float)
+
+    def err(cells: np.ndarray) -> float:
+        up = Image.fromarray(np.clip(np.round(cells), 0, 255).astype(np.uint8)).resize((256, 256),
+                                                                                      Image.Resampling.BICUBIC)
+        return float(np.mean((np.asarray(up, float) - a) ** 2))
+
+    exact = np.asarray(photo.resize((2, 2), Image.Resampling.BOX), float)
+    ycc = exact @ grid.YCC.T
+    ycc[..., 0] = np.round(ycc[..., 0] / 17) * 17
+    ycc[..., 1:] = np.round(ycc[..., 1:].mean((0, 1)) / (128 / 15)) * (128 / 15)
+    before = ycc @ grid.RGB.T
+    got = err(np.asarray(grid.decode_grid(grid.encode_grid(photo, budget), 256, 256), float))
+    assert got < err(before)
+    if budget > 5:
+        assert got < err(exact)
+        assert got < err(np.asarray(grid.decode_grid(grid.encode_grid(photo, 5), 256, 256), float))
+
+
+@pytest.mark.parametrize("colour, tolerance", [((10, 10, 10), 8), ((128, 128, 128), 8), ((240, 240, 240), 8),
+                                                ((120, 140, 100), 8), ((90, 160, 220), 8), ((200, 120, 40), 8)])
+def test_grid_is_close_on_flat_colours(colour, tolerance):
+    """A flat photo comes back within a few levels on average in 5 bytes (no cell more than
+    25 off: a 1-bit coefficient is +-half its step, never zero), saturated ones too (a sky,
+    an orange wall)."""
+    photo = Image.new("RGB", (300, 200), colour)
+    thumb = grid.decode_grid(grid.encode_grid(photo, 5), 300, 200)
+    err = np.abs(np.asarray(thumb, int) - np.array(colour))
+    assert err.mean() <= tolerance and err.max() <= 25
+
+
+def test_grid_needs_the_frame_to_decode(picture):
+    msg = codec.encode_message(picture.resize((256, 256)), 5)
+    with pytest.raises(ValueError, match="frame"):
+        codec.decode_message(msg, 5)
 
 
 @pytest.mark.parametrize("bad, budget", [(b"", None), (b"\x07abc", 80), (b"\x01RIFFgarbage", 80),
-                                         (b"\x00\x05\x05\x00", 80), (b"\xff\x00\x00\x00\x00\x00", 6),
-                                         (b"\x00\x00\x00\x00", 6)])
+                                         (b"\x00\x05\x05\x00", 80), (b"\x00\x00\x00\x00", 6)])
 def test_corrupt_messages_raise_value_error(bad, budget):
     with pytest.raises(ValueError):
         codec.decode_message(bad, budget)

@@ -47,6 +47,7 @@ class RowV2:
     psnr_cut_upsampled: float  # ablation: the thumbnail plainly upsampled
     psnr_cut_painted: float  # ablation: upsampled + the kept part's detail continued (no network)
     psnr_cut_refined: float  # ablation: + the network, without the border continuation
+    psnr_cut_border: float  # ablation: + the border continuation, not yet made consistent with the thumbnail
     psnr_cut_zero: float
     psnr_cut_telea: float
     psnr_cut_biharmonic: float
@@ -158,7 +159,7 @@ def evaluate_v2(model: Protector, folder: str | Path, attacks: list[str], size: 
                         f1=mask_f1(box_mask(pred, h, w), keep), iou=box_iou(pred, box),
                         psnr_cut=psnr(rec, original, cut) if has_cut else float("nan"),
                         psnr_cut_upsampled=cut_psnr("upsampled"), psnr_cut_painted=cut_psnr("painted"),
-                        psnr_cut_refined=cut_psnr("refined"),
+                        psnr_cut_refined=cut_psnr("refined"), psnr_cut_border=cut_psnr("border"),
                         psnr_cut_zero=z, psnr_cut_telea=te, psnr_cut_biharmonic=bi))
             bar.update(1)
     bar.close()
@@ -227,9 +228,9 @@ def summary_v2(rows: list[RowV2], per: dict[str, float]) -> list[tuple[str, str]
         ("box IoU", m([r.iou for r in crops])),
         ("payload decoded (crops)", f"{np.mean([r.payload for r in crops]):.3f}"),
         ("cut-away PSNR (dB)", m([r.psnr_cut for r in crops], 2)),
-        ("ablation: thumbnail upsampled / + detail painted / + network (dB)",
+        ("ablation: thumbnail upsampled / + detail painted / + network / + border (dB)",
          " / ".join(m([getattr(r, f) for r in crops], 2)
-                    for f in ("psnr_cut_upsampled", "psnr_cut_painted", "psnr_cut_refined"))),
+                    for f in ("psnr_cut_upsampled", "psnr_cut_painted", "psnr_cut_refined", "psnr_cut_border"))),
         ("zero-fill / Telea / biharmonic (dB)", " / ".join(m([getattr(r, f) for r in crops], 2) for f in
                                                            ("psnr_cut_zero", "psnr_cut_telea", "psnr_cut_biharmonic"))),
         ("cut-away − best baseline, paired (dB)", m([r.psnr_cut - b for r, b in zip(crops, best)], 2)),

@@ -5,9 +5,8 @@ small: a thumbnail of the whole frame, as large as the channel's byte budget
 allows, compressed with a real image codec (lossy WebP through Pillow: the
 best PSNR per byte at these sizes, measured against JPEG, AVIF and JPEG XL). The 12-byte RIFF header is the same for every file but its length
 field, so it is dropped before sending and rebuilt on receipt. Channels too small for WebP (at most ``TINY_MAX`` bytes: the small working
-frames) carry a fixed-length grid instead: a few luma cells at 4 bits and
-coarser chroma at 4 bits (YCbCr), bit-packed to fill the budget exactly; the
-very smallest (3 bytes) the mean colour. Larger channels whose WebP would come
+frames) carry a fixed-length grid instead: the DCT coefficients of a small YCbCr
+grid of the photo (:mod:`.grid`), bit-packed to fill the budget exactly. Larger channels whose WebP would come
 out too small carry a raw RGB565 thumbnail.
 """
 
@@ -19,6 +18,8 @@ import struct
 import numpy as np
 
 from PIL import Image
+
+from . import grid
 
 _RIFF = b"RIFF"
 _WEBP = b"WEBP"
@@ -60,79 +61,13 @@ def thumbnail_size(width: int, height: int, long_side: int) -> tuple[int, int]:
 
 
 RAW, WEBP = 0, 1  # first byte of a message: how the thumbnail is coded
-TINY_MAX = 29  # budgets up to this many bytes carry the fixed-length YCbCr grid
-_ASPECTS = (1.0, 1.5, 2 / 3)  # the grid's shape: square, landscape, portrait (2 bits)
-_C_RANGE = 64.0  # chroma cells are clipped to +-64 levels
+TINY_MAX = 29  # budgets up to this many bytes carry the DCT grid (payload/grid.py) instead
 
 
-def _aspect_class(width: int, height: int) -> int:
-    a = width / height
-    return 0 if 0.8 <= a <= 1.25 else (1 if a > 1 else 2)
-
-
-def tiny_grid(bits: int, aspect_class: int) -> tuple[int, int, int, int]:
-    """The largest (luma w, h, chroma w, h) grid of the class's shape whose cells,
-    4 bits each (chroma: Cb and Cr), fit in ``bits``; (0, 0, 0, 0) if none does."""
-    r = _ASPECTS[aspect_class]
-    best = (0, 0, 0, 0)
-    for n in range(1, 64):
-        gw, gh = (n, max(1, round(n / r))) if r >= 1 else (max(1, round(n * r)), n)
-        cw, ch = max(1, gw // 2), max(1, gh // 2)
-        if 4 * gw * gh + 8 * cw * ch > bits:
-            break
-        best = (gw, gh, cw, ch)
-    return best
-
-
-def _to_ycc(a: np.ndarray) -> np.ndarray:
-    m = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
-    return a.astype(np.float64) @ m.T
-
-
-def _from_ycc(y: np.ndarray) -> np.ndarray:
-    m = np.array([[1.0, 0.0, 1.402], [1.0, -0.344136, -0.714136], [1.0, 1.772, 0.0]])
-    return np.clip(np.round(y @ m.T), 0, 255).astype(np.uint8)
-
-
-def _plane(img: Image.Image, w: int, h: int) -> np.ndarray:
-    return _to_ycc(np.asarray(img.convert("RGB").resize((w, h), Image.Resampling.BOX)))
-
-
-def encode_tiny(photo: Image.Image, budget: int) -> bytes:
-    """``budget`` bytes: the grid's shape (2 bits), then luma cells and Cb, Cr cells
-    at 4 bits each, zero-padded."""
-    cls = _aspect_class(*photo.size)
-    gw, gh, cw, ch = tiny_grid(8 * budget - 2, cls)
-    if gw == 0:
-        raise ValueError(f"no grid fits in {budget} bytes")
-    y = np.clip(np.round(_plane(photo, gw, gh)[..., 0] / 17), 0, 15).astype(np.uint8).ravel()
-    c = _plane(photo, cw, ch)[..., 1:]
-    cq = np.clip(np.round((c + _C_RANGE) / (2 * _C_RANGE) * 15), 0, 15).astype(np.uint8)
-    nibbles = np.concatenate([y, cq[..., 0].ravel(), cq[..., 1].ravel()])
-    bits = np.concatenate([[cls >> 1, cls & 1], np.unpackbits(nibbles[:, None], axis=1)[:, 4:].ravel()])
-    bits = np.concatenate([bits, np.zeros(8 * budget - len(bits), np.uint8)]).astype(np.uint8)
-    return np.packbits(bits).tobytes()
-
-
-def decode_tiny(message: bytes) -> Image.Image:
-    """Inverse of :func:`encode_tiny`: the luma grid's size, chroma upsampled to it."""
-    bits = np.unpackbits(np.frombuffer(message, dtype=np.uint8))
-    cls = int(bits[0]) * 2 + int(bits[1])
-    if cls > 2:
-        raise ValueError("corrupt thumbnail: unknown grid shape")
-    gw, gh, cw, ch = tiny_grid(len(bits) - 2, cls)
-    if gw == 0:
-        raise ValueError("corrupt thumbnail: too short")
-    n = gw * gh + 2 * cw * ch
-    nib = np.packbits(np.concatenate([np.zeros((n, 4), np.uint8), bits[2:2 + 4 * n].reshape(n, 4)], 1), axis=1)
-    nib = nib.ravel().astype(np.float64)
-    y = (nib[:gw * gh] * 17).reshape(gh, gw)
-    c = nib[gw * gh:] / 15 * 2 * _C_RANGE - _C_RANGE
-    planes = [y]
-    for k in range(2):
-        ck = c[k * cw * ch:(k + 1) * cw * ch].reshape(ch, cw).astype(np.float32)
-        planes.append(np.asarray(Image.fromarray(ck, mode="F").resize((gw, gh), Image.Resampling.BILINEAR)))
-    return Image.fromarray(_from_ycc(np.stack(planes, -1)))
+def effective_side(message: bytes, thumb: Image.Image) -> float:
+    """The long side, in pixels, of the thumbnail ``message`` is worth (its decoded
+    ``thumb``'s own for WebP and RGB565; :func:`grid.effective_side` for the grid)."""
+    return grid.effective_side(8 * len(message)) if len(message) <= TINY_MAX else float(max(thumb.size))
 
 
 def encode_raw(thumb: Image.Image) -> bytes:
@@ -155,16 +90,14 @@ def decode_raw(body: bytes) -> Image.Image:
     return Image.fromarray(rgb)
 
 
-def encode_message(photo: Image.Image, budget: int) -> bytes:
-    """The payload message for ``photo`` in at most ``budget`` bytes: the mean colour
-    (3 bytes), the YCbCr grid (exactly ``budget`` bytes, up to ``TINY_MAX``), a WebP
-    thumbnail where one fits with a long side of at least 8 px, else the largest
-    RGB565 thumbnail that fits."""
+def encode_message(photo: Image.Image, budget: int, frame: tuple[int, int] | None = None) -> bytes:
+    """The payload message for ``photo`` in at most ``budget`` bytes: the DCT grid
+    (exactly ``budget`` bytes, up to ``TINY_MAX``; planned for ``frame``, the frame's
+    size as the decoder will read it, default the photo's), a WebP thumbnail where one
+    fits with a long side of at least 8 px, else the largest RGB565 thumbnail that fits."""
     w, h = photo.size
-    if budget == 3:  # the smallest channels: the mean colour alone
-        return bytes(np.asarray(photo.convert("RGB").resize((1, 1), Image.Resampling.BOX)).reshape(3).tolist())
-    if 3 < budget <= TINY_MAX:
-        return encode_tiny(photo, budget)
+    if budget <= TINY_MAX:
+        return grid.encode_grid(photo, budget, frame)
     try:
         webp = encode_thumbnail(photo, budget - 1)
         if max(decode_webp(webp).size) >= 8:
@@ -183,18 +116,20 @@ def encode_message(photo: Image.Image, budget: int) -> bytes:
     raise ValueError(f"no thumbnail fits in {budget} bytes")
 
 
-def decode_message(message: bytes, budget: int | None = None) -> Image.Image:
+def decode_message(message: bytes, budget: int | None = None,
+                   frame: tuple[int, int] | None = None) -> Image.Image:
     """Inverse of :func:`encode_message` for a channel of ``budget`` bytes (default:
-    the message's length); ValueError on anything malformed."""
+    the message's length) and a frame of ``frame`` (W, H) pixels (the grid's plan
+    depends on it); ValueError on anything malformed."""
     if not message:
         raise ValueError("empty payload")
     budget = len(message) if budget is None else budget
-    if len(message) == 3 and budget == 3:  # the mean colour
-        return Image.fromarray(np.frombuffer(message, dtype=np.uint8).reshape(1, 1, 3).copy())
     if budget <= TINY_MAX:
         if len(message) != budget:
             raise ValueError("corrupt thumbnail: wrong length")
-        return decode_tiny(message)
+        if frame is None:
+            raise ValueError("the grid thumbnail needs the frame's size")
+        return grid.decode_grid(message, *frame)
     kind, body = message[0], message[1:]
     if kind == WEBP:
         return decode_webp(body)

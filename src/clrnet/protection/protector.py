@@ -29,6 +29,7 @@ from ..geometry import FULL_FRAME, Box, resize
 from ..networks.ruler import Ruler, RulerReadout
 from ..payload import channel, codec, ecc, inner
 from ..reconstruction.border import continue_border
+from ..reconstruction.consistency import project, thumbnail_bounds
 from ..reconstruction.paint import distance, paint, upsample
 from ..reconstruction.refine import RefineNet, load_refine, refine_frame
 from ..tamper.localize import tamper_mask, thresholds_for, unreadable
@@ -109,6 +110,7 @@ class ProtectionConfig(BaseModel):
     host_boost: float = 1.0  # informed embedding: extra amplitude where the photo opposes a bit
     refine: bool = True  # the learned reconstruction on top of the painted thumbnail (if shipped)
     border: bool = True  # Telea's continuation of the kept part blended in near the crop's edge
+    consistent: bool = True  # the recovery moved into agreement with the thumbnail's measurements
     readout_gain: bool = True  # weigh the ruler readout by the JND map (the ruler is shaped by it)
 
 
@@ -205,9 +207,11 @@ class Protector:
         from ..data import tensor_to_pil
 
         _, h, w = work.shape
-        thumb = codec.encode_message(tensor_to_pil(work), self.thumbnail_budget(w, h))
         # the exact frame size first (if there is room): fixes the box's normalisation
         size = pack_size(w, h) if size_field_bytes(p.message) == 2 else pack_size_short(w, h)
+        # the thumbnail is planned for the size the decoder reads (1 byte: the shape to 1/127)
+        thumb = codec.encode_message(tensor_to_pil(work), self.thumbnail_budget(w, h),
+                                     frame=unpack_size(size, max(w, h)))
         message = size + thumb
         if p.short:  # a short plan carries exactly its capacity
             message += bytes(p.message - len(message))
@@ -433,7 +437,7 @@ class Protector:
                         fw, fh = tw, th
                         win, y0, x0 = self.resample(received, refined, fw, fh)
                     message = message[k:]
-                    thumb = codec.decode_message(message, p.message - k)
+                    thumb = codec.decode_message(message, p.message - k, frame=(fw, fh))
                 except (ValueError, struct.error):
                     message = thumb = None
         # the pilots hold at this box and stand out among nearby shifts, or the payload's
@@ -550,10 +554,12 @@ class Protector:
         return self._refiner
 
     def recover_variants(self, d: Decoded) -> dict[str, Tensor]:
-        """The whole working frame (3, H, W) three ways (the ablation): ``upsampled``, the
+        """The whole working frame (3, H, W) at each step (the ablation): ``upsampled``, the
         thumbnail plainly upsampled into the cut-away part; ``painted``, plus the kept
-        part's detail continued into it; ``refined``, the network's output (if shipped).
-        The kept part is the received pixels in all three."""
+        part's detail continued into it; ``refined``, the network's output (if shipped);
+        ``border``, Telea's continuation blended in near the crop's edge; ``consistent``,
+        that moved into agreement with the thumbnail's measurements (what ``recover``
+        returns). The kept part is the received pixels in all of them."""
         fw, fh = d.frame
         frame = torch.zeros(1, 3, fh, fw)
         keep = torch.zeros(1, 1, fh, fw)
@@ -576,21 +582,25 @@ class Protector:
         painted = paint(frame, keep, base, dist=None if edited else crop_dist)
         out["painted"] = painted[0]
         net = self.refiner()
+        side = codec.effective_side(d.message, d.thumbnail) if base is not None else 0.0
         if net is not None and base is not None:
-            out["refined"] = refine_frame(net, painted[0], base[0], keep[0], max(d.thumbnail.size))
+            out["refined"] = refine_frame(net, painted[0], base[0], keep[0], side)
         if base is not None and self.cfg.border:
-            cell = max(fw, fh) / max(d.thumbnail.size)
+            cell = max(fw, fh) / side
             # across the crop's edge only: an edit's found outline is not exact, and continuing
             # what surrounds it carries the edit's own pixels inwards (Kodak 256², edited
             # regions 16.40 -> 16.24 dB with the holes included)
             out["border"] = continue_border(out.get("refined", out["painted"]), kept_by_crop[0], crop_dist[0], cell)
+        if base is not None and self.cfg.consistent:
+            last = out.get("border", out.get("refined", out["painted"]))
+            out["consistent"] = project(last, keep[0], thumbnail_bounds(d.message, d.frame))
         return out
 
     def recover(self, d: Decoded) -> Tensor:
         """The whole working frame (3, H, W): the fragment where it was kept, the
         cut-away part reconstructed from the thumbnail (and the fragment)."""
         v = self.recover_variants(d)
-        return v.get("border", v.get("refined", v["painted"]))
+        return v.get("consistent", v.get("border", v.get("refined", v["painted"])))
 
 
 @dataclass

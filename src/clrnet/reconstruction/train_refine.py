@@ -80,13 +80,14 @@ def make_sample(img: Tensor, rng: np.random.Generator) -> tuple[Tensor, Tensor, 
             break
     keep = box_mask(box, s, s)[None]
     budget = int(rng.choice(BUDGETS))
-    thumb = codec.decode_message(codec.encode_message(tensor_to_pil(img), budget))
+    message = codec.encode_message(tensor_to_pil(img), budget)
+    thumb = codec.decode_message(message, budget, frame=(s, s))
     base = upsample(pil_to_tensor(thumb)[None], s, s)[0]
     buf = io.BytesIO()
     tensor_to_pil(img).save(buf, format="JPEG", quality=int(rng.integers(70, 96)))
     received = pil_to_tensor(Image.open(buf))
     painted = paint((received * keep)[None], keep[None], base[None])[0]
-    return painted, base, keep, coarseness_of(s, max(thumb.size))
+    return painted, base, keep, coarseness_of(s, codec.effective_side(message, thumb))
 
 
 def make_batch(imgs: Tensor, rng: np.random.Generator) -> tuple[Tensor, Tensor, Tensor, Tensor]:
