@@ -122,6 +122,16 @@ def test_grid_is_close_on_flat_colours(colour, tolerance):
     assert err.mean() <= tolerance and err.max() <= 25
 
 
+@pytest.mark.parametrize("budget", [5, 11, 17])
+def test_a_grey_photo_keeps_a_grey_grid(picture, budget):
+    """No colour cast: the chroma planes of a greyscale photo come back grey (chroma DCs
+    are centred on grey, chroma coefficients get 2 bits or none)."""
+    grey = picture.convert("L").convert("RGB").resize((384, 256))
+    reading = grid.read_grid(grid.encode_grid(grey, budget), 384, 256)
+    assert np.abs(reading.values[1:]).max() < 1e-9
+    assert all(c.bits >= 2 for c in reading.plan.coefficients if c.plane > 0)
+
+
 def test_grid_needs_the_frame_to_decode(picture):
     msg = codec.encode_message(picture.resize((256, 256)), 5)
     with pytest.raises(ValueError, match="frame"):
