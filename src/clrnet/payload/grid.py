@@ -17,8 +17,9 @@ gives the grid as an RGB image and, for :mod:`clrnet.reconstruction.consistency`
 the interval each coded coefficient was quantised into: the recovery is made to
 agree with them.
 
-On 240 training photos at 256 x 256 the 5-byte grid, bicubically upsampled,
-comes within 15.1 dB of the photo where the 2 x 2 cells came within 14.2 dB.
+Upsampled alone, the 5-byte grid brings the cut-away part of Kodak's photos at 256²
+(JPEG 80, crops keeping 25-100 %) to 16.94 dB where the 2 x 2 cells brought it to
+16.30 (``clrnet eval``'s ablation).
 """
 
 from __future__ import annotations
