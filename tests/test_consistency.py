@@ -95,3 +95,20 @@ def test_webp_thumbnails_give_no_bounds_and_their_own_side(photo):
     assert thumbnail_bounds(msg, (256, 256)) == []
     assert codec.effective_side(msg, thumb) == max(thumb.size)
     assert grid.effective_side(40) == pytest.approx(np.sqrt(5))
+
+
+def test_inspect_ends_with_the_consistency_step_and_the_switch_turns_it_off(photo):
+    """At 256² (a 5-byte grid) `recover` returns the consistent frame; with
+    ``ProtectionConfig(consistent=False)`` the border continuation's, as before the step."""
+    from clrnet.protection.protector import ProtectionConfig, Protector
+
+    on = Protector()
+    received = on.protect(pil_to_tensor(photo))[:, 40:220, 30:200]
+    d = on.inspect(received).decoded
+    assert d is not None and d.message is not None and len(d.message) <= codec.TINY_MAX
+    v = on.recover_variants(d)
+    assert torch.equal(on.recover(d), v["consistent"])
+    off = Protector(ProtectionConfig(consistent=False))
+    w = off.recover_variants(d)
+    assert "consistent" not in w and torch.equal(off.recover(d), w["border"])
+    assert torch.equal(w["border"], v["border"])
