@@ -185,9 +185,7 @@ def read_grid(message: bytes, width: int, height: int) -> GridReading:
     bits = np.unpackbits(np.frombuffer(message, dtype=np.uint8))
     shape = (3, p.height, p.width)
     values, low, high = np.zeros(shape), np.full(shape, -np.inf), np.full(shape, np.inf)
-    values[0, 0, 0] = DC_MEAN[0] * math.sqrt(p.width * p.height)
-    for k in (1, 2):
-        values[k, 0, 0] = DC_MEAN[k] * math.sqrt(p.width * p.height)
+    values[:, 0, 0] = np.array(DC_MEAN) * math.sqrt(p.width * p.height)  # a DC without bits: its centre
     i = 0
     for c in p.coefficients:
         lo, hi = _levels(c)

@@ -580,27 +580,27 @@ class Protector:
             out["upsampled"] = (frame * keep + base * (1 - keep))[0]
             crop_dist = distance(kept_by_crop)  # painting and the border share it unless edited
         painted = paint(frame, keep, base, dist=None if edited else crop_dist)
-        out["painted"] = painted[0]
+        out["painted"] = last = painted[0]
+        if base is None:
+            return out
+        side = codec.effective_side(d.message, d.thumbnail)
         net = self.refiner()
-        side = codec.effective_side(d.message, d.thumbnail) if base is not None else 0.0
-        if net is not None and base is not None:
-            out["refined"] = refine_frame(net, painted[0], base[0], keep[0], side)
-        if base is not None and self.cfg.border:
-            cell = max(fw, fh) / side
+        if net is not None:
+            out["refined"] = last = refine_frame(net, last, base[0], keep[0], side)
+        if self.cfg.border:
             # across the crop's edge only: an edit's found outline is not exact, and continuing
             # what surrounds it carries the edit's own pixels inwards (Kodak 256², edited
             # regions 16.40 -> 16.24 dB with the holes included)
-            out["border"] = continue_border(out.get("refined", out["painted"]), kept_by_crop[0], crop_dist[0], cell)
-        if base is not None and self.cfg.consistent:
-            last = out.get("border", out.get("refined", out["painted"]))
+            out["border"] = last = continue_border(last, kept_by_crop[0], crop_dist[0], max(fw, fh) / side)
+        if self.cfg.consistent:
             out["consistent"] = project(last, keep[0], thumbnail_bounds(d.message, d.frame))
         return out
 
     def recover(self, d: Decoded) -> Tensor:
         """The whole working frame (3, H, W): the fragment where it was kept, the
-        cut-away part reconstructed from the thumbnail (and the fragment)."""
-        v = self.recover_variants(d)
-        return v.get("consistent", v.get("border", v.get("refined", v["painted"])))
+        cut-away part reconstructed from the thumbnail (and the fragment): the last
+        step of :meth:`recover_variants` (its frames are in step order)."""
+        return list(self.recover_variants(d).values())[-1]
 
 
 @dataclass

@@ -68,10 +68,13 @@ def project(frame: Tensor, keep: Tensor, bounds: list[PlaneBounds], iterations: 
     img = frame.permute(1, 2, 0).double().numpy() * 255
     h, w, _ = img.shape
     out = img.copy()
+    cells: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # planes share a grid
     for b in bounds:
-        gh, gw = b.low.shape
-        ay, ax = box_matrix(h, gh), box_matrix(w, gw)
-        share = ay @ cut @ ax.T
+        if b.low.shape not in cells:
+            gh, gw = b.low.shape
+            ay, ax = box_matrix(h, gh), box_matrix(w, gw)
+            cells[b.low.shape] = ay, ax, ay @ cut @ ax.T
+        ay, ax, share = cells[b.low.shape]
         plane = out @ b.weights
         start = plane.copy()
         for _ in range(iterations):
