@@ -89,9 +89,9 @@ def test_grid_bounds_correct_an_inpainting(photo, budget):
 
 
 def test_webp_thumbnails_give_no_bounds_and_their_own_side(photo):
-    msg = codec.encode_message(photo, 120)
+    msg = codec.encode_message(photo, 200)
     assert msg[0] == codec.WEBP
-    thumb = codec.decode_message(msg, 120)
+    thumb = codec.decode_message(msg, 200)
     assert thumbnail_bounds(msg, (256, 256)) == []
     assert codec.effective_side(msg, thumb) == max(thumb.size)
     assert grid.effective_side(40) == pytest.approx(np.sqrt(5))

@@ -27,7 +27,7 @@ def test_webp_round_trip_drops_and_rebuilds_the_riff_header(picture):
     assert err < 20
 
 
-@pytest.mark.parametrize("budget", [3, 6, 9, 20, 29, 35, 84, 160, 640])
+@pytest.mark.parametrize("budget", [3, 6, 9, 20, 29, 35, 84, 128, 129, 160, 640])
 def test_message_fits_its_budget_and_decodes(picture, budget):
     msg = codec.encode_message(picture, budget)
     assert len(msg) <= budget
@@ -35,7 +35,7 @@ def test_message_fits_its_budget_and_decodes(picture, budget):
         assert len(msg) == budget
     thumb = codec.decode_message(msg, budget, frame=picture.size)
     assert thumb.mode == "RGB" and min(thumb.size) >= 1
-    if budget >= 84:  # WebP from here on: a real thumbnail, not a few pixels
+    if budget > codec.TINY_MAX:  # WebP from here on: a real thumbnail, not a few pixels
         assert msg[0] == codec.WEBP and max(thumb.size) >= 8
     if budget >= 640:
         assert max(thumb.size) >= 40
@@ -161,18 +161,18 @@ def test_reed_solomon_corrects_up_to_half_the_parity(coded):
 
 
 def test_reed_solomon_uses_erasures_and_rejects_too_many_errors():
-    p = ecc.plan(100, 0.2)
+    p = ecc.plan(200, 0.2)
     msg = b"hello, cropped world"
     block = bytearray(ecc.frame(msg, p))
     erased = list(range(0, p.nsym))  # as many erasures as parity bytes: still decodable
     for i in erased:
         block[i] = 0
     assert ecc.unframe(bytes(block), p, erasures=erased) == msg
-    noise = bytes(np.random.default_rng(1).integers(0, 256, 100, dtype=np.uint8))
+    noise = bytes(np.random.default_rng(1).integers(0, 256, 200, dtype=np.uint8))
     assert ecc.unframe(noise, p) is None
 
 
-@pytest.mark.parametrize("coded", [6, 9, 22, 32])
+@pytest.mark.parametrize("coded", [6, 9, 22, 100, ecc.SHORT_MAX])
 def test_short_plan_is_message_plus_crc24(coded):
     """Small channels: a fixed-length message and a 24-bit CRC, no Reed-Solomon; any
     flipped bit is rejected, never returned."""
@@ -187,7 +187,7 @@ def test_short_plan_is_message_plus_crc24(coded):
         assert ecc.unframe(bytes(bad), p) is None
     with pytest.raises(ValueError):
         ecc.frame(msg[:-1], p)
-    assert not ecc.plan(33, 0.12).short
+    assert not ecc.plan(ecc.SHORT_MAX + 1, 0.12).short
 
 
 def test_frame_refuses_a_message_over_capacity():
@@ -207,6 +207,38 @@ def test_convolutional_code_corrects_soft_noise():
     assert torch.equal(inner.decode(soft, 400), bits)  # ... and the code corrects them
     soft[::7] = 0  # unknown bits (never observed) are fine too
     assert torch.equal(inner.decode(soft, 400), bits)
+
+
+def _path_metric(soft: torch.Tensor, bits: torch.Tensor, n_coded: int) -> float:
+    """Correlation of a message's codeword with the decoder's scaled soft values."""
+    r = inner._received(soft, bits.numel(), "1/2").reshape(-1)
+    return float(((inner.encode(bits, n_coded).double() * 2 - 1)[:r.size].numpy() * r).sum())
+
+
+def test_list_decoder_is_viterbi_first_and_ranks_by_metric():
+    rng = np.random.default_rng(3)
+    bits = torch.from_numpy(rng.integers(0, 2, 72).astype(np.uint8))
+    coded = inner.encode(bits, 168)
+    soft = (coded.double() * 2 - 1) + 1.1 * torch.from_numpy(rng.standard_normal(168))
+    cands = list(inner.decode_list(soft, 72, "1/2", 16))
+    assert len(cands) == 16 and torch.equal(cands[0], inner.decode(soft, 72))
+    assert len({bytes(c.numpy()) for c in cands}) == 16  # distinct paths
+    metrics = [_path_metric(soft, c, 168) for c in cands]
+    assert all(a >= b - 1e-9 for a, b in zip(metrics, metrics[1:]))  # best first
+
+
+def test_list_decoder_finds_what_the_best_path_misses():
+    """At a noise where the single best path is often wrong, the true message is more
+    often among the 16 best: the CRC then picks it (200 seeded trials)."""
+    rng = np.random.default_rng(0)
+    best = listed = 0
+    for _ in range(200):
+        bits = torch.from_numpy(rng.integers(0, 2, 72).astype(np.uint8))
+        soft = (inner.encode(bits, 168).double() * 2 - 1) + 1.1 * torch.from_numpy(rng.standard_normal(168))
+        cands = list(inner.decode_list(soft, 72, "1/2", 16))
+        best += torch.equal(cands[0], bits)
+        listed += any(torch.equal(c, bits) for c in cands)
+    assert listed >= best + 30, (best, listed)
 
 
 def test_channel_round_trip_without_host_is_exact():

@@ -7,11 +7,13 @@ the capacity and appends Reed-Solomon parity; ``unframe`` corrects errors and
 erasures and returns the message only if the CRC holds, so a wrong decode (or a
 wrong guess of the working frame) is rejected instead of painted.
 
-Short channels (at most ``SHORT_MAX`` bytes: the small working frames) cannot
-afford that framing: at 256 px it took 6 of 9 bytes. There the message has a
-fixed length (the capacity) and only a 24-bit CRC follows it; the inner
-convolutional code does all the correcting, and the CRC rejects what it could
-not (a random word passes once in 16 million tries).
+Short channels (at most ``SHORT_MAX`` coded bytes: every working frame up to
+768 px) cannot afford that framing: at 256 px it took 6 of 9 bytes, and at
+768 px Reed-Solomon's parity, length and CRC-16 took 16 of 100. There the
+message has a fixed length (the capacity) and only a 24-bit CRC follows it; the
+inner convolutional code does all the correcting, its list decoder offering the
+CRC its best candidates in turn (``inner.decode_list``), and the CRC rejects
+what it could not correct (a random word passes once in 16 million tries).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from reedsolo import ReedSolomonError, RSCodec
 
 HEADER = 2  # message length
 TRAILER = 2  # CRC-16 (CCITT): the Reed-Solomon decoder rejects most bad blocks first
-SHORT_MAX = 32  # channels of at most this many bytes are framed short: message + CRC-24
+SHORT_MAX = 128  # channels of at most this many bytes are framed short: message + CRC-24
 SHORT_CRC = 3
 
 

@@ -1,9 +1,9 @@
-"""The smallest channels' picture: a few DCT coefficients of the photo's colour grid.
+"""The small channels' picture: DCT coefficients of the photo's colour grid.
 
-A 256 px frame carries a 5-byte thumbnail. Four luma cells at 4 bits and the
-mean colour (what fitted before) leave a 2 x 2 picture and, on square frames,
-14 of the 40 bits unused. Transform coding spends every bit where it lowers the
-error most: the frame is box-averaged to a small YCbCr grid, each plane goes
+Working frames up to 768 px carry 11 to 95 bytes (a 256 px frame once carried 5:
+four luma cells at 4 bits and the mean colour left a 2 x 2 picture and, on
+square frames, 14 of the 40 bits unused). Transform coding spends every bit
+where it lowers the error most: the frame is box-averaged to a small YCbCr grid, each plane goes
 through an orthonormal 2-D DCT, and the coefficients get bits by greedy
 allocation over a model of their variance (natural photos' power falls as about
 1 / f^1.8; the model's constants, fitted on ``train/``, are printed by
@@ -17,13 +17,14 @@ gives the grid as an RGB image and, for :mod:`clrnet.reconstruction.consistency`
 the interval each coded coefficient was quantised into: the recovery is made to
 agree with them.
 
-Upsampled alone, the 5-byte grid brings the cut-away part of Kodak's photos at 256²
+Upsampled alone, the 5-byte grid brought the cut-away part of Kodak's photos at 256²
 (JPEG 80, crops keeping 25-100 %) to 16.94 dB where the 2 x 2 cells brought it to
 16.30 (``clrnet eval``'s ablation).
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 from dataclasses import dataclass
 from functools import lru_cache
@@ -83,10 +84,13 @@ def effective_side(bits: int) -> float:
     return math.sqrt(bits / 8)
 
 
+GRID_MAX = 16  # cells on the long side at most (reached from 64 bytes)
+
+
 def grid_shape(width: int, height: int, bits: int) -> tuple[int, int]:
     """Cells of the grid for a frame and a bit budget: about bits / 2 cells on the long
-    side squared (finer grids only add coefficients that get no bits), 2 to 8."""
-    g = min(8, max(2, round(math.sqrt(bits / 2))))
+    side squared (finer grids only add coefficients that get no bits), 2 to ``GRID_MAX``."""
+    g = min(GRID_MAX, max(2, round(math.sqrt(bits / 2))))
     if width >= height:
         return g, max(1, round(g * height / width))
     return max(1, round(g * width / height)), g
@@ -114,21 +118,29 @@ def plan(width: int, height: int, bits: int) -> GridPlan:
     items = [(p, v, u) for p in range(3) for v in range(gh) for u in range(gw)]
     var = {it: _variance(it[0], it[1], it[2], gw, gh, width, height) for it in items}
     alloc = {it: 0 for it in items}
+
+    def offer(i: int) -> tuple[float, int, int] | None:
+        """(-gain per bit, index, cost) of the next step of item i, None if it has none."""
+        it = items[i]
+        b = alloc[it]
+        step = 2 if b == 0 and it[0] > 0 else 1
+        if b + step > MAX_BITS:
+            return None
+        return -RGB_WEIGHT[it[0]] * var[it] * (MAX_ERROR[b] - MAX_ERROR[b + step]) / step, i, step
+
+    # a heap of every item's next step: the largest gain first, ties to the earliest item
+    heap = [o for o in map(offer, range(len(items))) if o is not None and o[0] < 0]
+    heapq.heapify(heap)
     left = bits
-    while left > 0:
-        best, gain, cost = None, 0.0, 0
-        for it in items:
-            b = alloc[it]
-            step = 2 if b == 0 and it[0] > 0 else 1
-            if b + step > MAX_BITS or step > left:
-                continue
-            g = RGB_WEIGHT[it[0]] * var[it] * (MAX_ERROR[b] - MAX_ERROR[b + step]) / step
-            if g > gain:
-                best, gain, cost = it, g, step
-        if best is None:
-            break
-        alloc[best] += cost
+    while left > 0 and heap:
+        _, i, cost = heapq.heappop(heap)
+        if cost > left:  # too dear for what is left (never cheaper later)
+            continue
+        alloc[items[i]] += cost
         left -= cost
+        nxt = offer(i)
+        if nxt is not None and nxt[0] < 0:
+            heapq.heappush(heap, nxt)
     sent = sorted((it for it in items if alloc[it]), key=lambda it: (it[0], it[1] + it[2], it[1]))
     coefs = tuple(Coefficient(p, v, u, alloc[(p, v, u)], STEP_SCALE * MAX_STEP[alloc[(p, v, u)]] * math.sqrt(var[(p, v, u)]),
                               DC_MEAN[p] * math.sqrt(gw * gh) if u == v == 0 else 0.0) for p, v, u in sent)

@@ -10,6 +10,7 @@ classic concatenation of deep-space links, here over a photo.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import lru_cache
 
 import numpy as np
@@ -85,19 +86,57 @@ def _predecessors() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return states, inputs, signs
 
 
-def decode(soft: Tensor, n_info: int, rate: str = "1/2") -> Tensor:
-    """Soft Viterbi: ``soft`` (positive = 1, magnitude = confidence, 0 = unknown) of the
-    coded bits -> ``n_info`` information bits. Maximum correlation over the trellis
-    from and back to the zero state (the zero tail), vectorised over the 64 states
-    (commpy's own decoder loops in Python: seconds for a 2048 px frame's payload).
-    Bits a punctured ``rate`` left out are unknown (0)."""
+def _received(soft: Tensor, n_info: int, rate: str) -> np.ndarray:
+    """The soft values of the mother code's coded bits, (n_info + MEMORY, 2), scaled to unit
+    rms and clipped to +-4; bits a punctured ``rate`` left out are 0 (unknown)."""
     n_coded = 2 * (n_info + MEMORY)
     kept = _kept(n_coded, rate)
     sent = soft[:int(kept.sum())].double().numpy()
     s = np.zeros(n_coded)
     s[np.flatnonzero(kept)[:len(sent)]] = sent
     scale = np.sqrt(np.mean(s[s != 0] ** 2)) if np.any(s != 0) else 1.0
-    r = np.clip(s / scale, -4, 4).reshape(-1, 2)
+    return np.clip(s / scale, -4, 4).reshape(-1, 2)
+
+
+def decode_list(soft: Tensor, n_info: int, rate: str = "1/2", size: int = 16) -> Iterator[Tensor]:
+    """The ``size`` most likely messages, best first, each traced back only when asked
+    for (parallel list Viterbi: each state keeps its ``size`` best paths). With a
+    checksum, the first candidate that passes is taken: a decoder that gives up only when none of them passes corrects noticeably
+    more than one that stops at the single best path (CRC-aided list decoding, as in
+    5G's polar codes), at ``size`` times the (small) chance of a random word passing.
+    ``size=1`` is :func:`decode`."""
+    r = _received(soft, n_info, rate)
+    states, inputs, signs = _predecessors()
+    n_states, steps = states.shape[0], r.shape[0]
+    metric = np.full((n_states, size), -np.inf)
+    metric[0, 0] = 0.0
+    back = np.zeros((steps, n_states, size), dtype=np.int32)  # 2 * place in the predecessor's list + branch
+    for t in range(steps):
+        cand = metric[states] + (signs @ r[t])[:, :, None]  # (n_states, 2, size)
+        flat = cand.transpose(0, 2, 1).reshape(n_states, 2 * size)  # index: place * 2 + branch
+        order = np.argpartition(-flat, size - 1, axis=1)[:, :size]  # each state's best, unordered
+        back[t] = order
+        metric = np.take_along_axis(flat, order, axis=1)
+    for k0 in np.argsort(-metric[0], kind="stable"):
+        if not np.isfinite(metric[0, k0]):
+            return
+        bits = np.zeros(steps, dtype=np.uint8)
+        state, k = 0, int(k0)
+        for t in range(steps - 1, -1, -1):
+            idx = back[t, state, k]
+            j, k = idx % 2, idx // 2
+            bits[t] = inputs[state, j]
+            state = states[state, j]
+        yield torch.from_numpy(bits[:n_info].copy())
+
+
+def decode(soft: Tensor, n_info: int, rate: str = "1/2") -> Tensor:
+    """Soft Viterbi: ``soft`` (positive = 1, magnitude = confidence, 0 = unknown) of the
+    coded bits -> ``n_info`` information bits. Maximum correlation over the trellis
+    from and back to the zero state (the zero tail), vectorised over the 64 states
+    (commpy's own decoder loops in Python: seconds for a 2048 px frame's payload).
+    Bits a punctured ``rate`` left out are unknown (0)."""
+    r = _received(soft, n_info, rate)
     states, inputs, signs = _predecessors()
     n_states = states.shape[0]
     metric = np.full(n_states, -np.inf)
