@@ -7,8 +7,8 @@ photo (:mod:`.grid`), bit-packed to fill the budget exactly, which the recovery
 can also hold the reconstruction to (``reconstruction.consistency``). It beats a
 WebP thumbnail at these sizes, whose fixed part alone is 36 bytes (a flat 16 x 16
 picture, RIFF header dropped): on val photos at 768 x 512 the grid at 95 bytes
-came back +4.66 dB over the best inpainting, WebP at 82 bytes +4.01. Larger channels carry a WebP thumbnail, as large as the
-budget allows (lossy WebP through Pillow: the best PSNR per byte at those sizes,
+came back +4.66 dB over the best inpainting, WebP at 82 bytes +4.01. Larger
+channels carry a WebP thumbnail, as large as the budget allows (lossy WebP through Pillow: the best PSNR per byte at those sizes,
 measured against JPEG, AVIF and JPEG XL); its 12-byte RIFF header is the same for
 every file but its length field, so it is dropped before sending and rebuilt on
 receipt. Channels whose WebP would come out too small carry a raw RGB565 thumbnail.

@@ -3,8 +3,8 @@
 Working frames up to 768 px carry 11 to 95 bytes (a 256 px frame once carried 5:
 four luma cells at 4 bits and the mean colour left a 2 x 2 picture and, on
 square frames, 14 of the 40 bits unused). Transform coding spends every bit
-where it lowers the error most: the frame is box-averaged to a small YCbCr grid, each plane goes
-through an orthonormal 2-D DCT, and the coefficients get bits by greedy
+where it lowers the error most: the frame is box-averaged to a small YCbCr grid,
+each plane goes through an orthonormal 2-D DCT, and the coefficients get bits by greedy
 allocation over a model of their variance (natural photos' power falls as about
 1 / f^1.8; the model's constants, fitted on ``train/``, are printed by
 ``scripts/fit_grid_spectrum.py``). Each coefficient is quantised uniformly with

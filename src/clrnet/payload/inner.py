@@ -101,9 +101,10 @@ def _received(soft: Tensor, n_info: int, rate: str) -> np.ndarray:
 def decode_list(soft: Tensor, n_info: int, rate: str = "1/2", size: int = 16) -> Iterator[Tensor]:
     """The ``size`` most likely messages, best first, each traced back only when asked
     for (parallel list Viterbi: each state keeps its ``size`` best paths). With a
-    checksum, the first candidate that passes is taken: a decoder that gives up only when none of them passes corrects noticeably
-    more than one that stops at the single best path (CRC-aided list decoding, as in
-    5G's polar codes), at ``size`` times the (small) chance of a random word passing.
+    checksum, the first candidate that passes is taken: a decoder that gives up only
+    when none of them passes corrects noticeably more than one that stops at the single
+    best path (CRC-aided list decoding, as in 5G's polar codes), at ``size`` times the
+    (small) chance of a random word passing.
     ``size=1`` is :func:`decode`."""
     r = _received(soft, n_info, rate)
     states, inputs, signs = _predecessors()
