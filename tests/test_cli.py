@@ -243,6 +243,10 @@ def test_eval_v2_writes_report_and_figure(tmp_path, photo):
     assert r.exit_code == 0, output_of(r)
     assert "cut-away − best baseline, paired (dB)" in r.output
     assert "cut-away − best baseline" in (tmp_path / "ev" / "report.md").read_text()
+    # one CSV row per sample: 3 bins + the uncropped copy, each protected and not
+    lines = (tmp_path / "ev" / "results.csv").read_text().splitlines()
+    assert lines[0].startswith("image,attack,bin,") and len(lines) == 1 + 8
+    assert all(line.startswith("cat.png,jpeg80,") for line in lines[1:])
     fig = Image.open(tmp_path / "ev" / "figure.png")
     assert fig.size[0] > 600 and fig.size[1] > 150  # one row: original, received, recovered, Telea
 

@@ -167,10 +167,12 @@ def test_shipped_model_quick_protocol_on_kodak(datasets):
 
 
 def test_demo_with_protection_v2(tmp_path):
-    """The demo on protection v2: the box found, the cut-away part better than Telea's."""
+    """The demo on protection v2 (the astronaut at 2048 x 2048, as the README shows it):
+    the box found, the cut-away part 8 dB above Telea's given the true box."""
     from clrnet.demo import run_demo
 
     nums = run_demo(tmp_path / "demo", "clrnet-v2")
     assert (tmp_path / "demo" / "demo.png").is_file()
+    assert Image.open(tmp_path / "demo" / "recovered.png").size == (2048, 2048) and nums["size"] == 2048
     assert nums["protected_psnr_db"] >= 34 and nums["box_iou"] >= 0.95
-    assert nums["recovered_psnr_cut_db"] > nums["inpainting_psnr_cut_db"]
+    assert nums["recovered_psnr_cut_db"] >= nums["inpainting_psnr_cut_db"] + 8

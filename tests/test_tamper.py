@@ -235,3 +235,23 @@ def test_a_large_edit_of_an_uncropped_photo_still_decodes_and_is_found(protected
     assert found.payload and found.tampered and not found.cropped
     pred = torch.from_numpy(np.array(found.tamper_mask) > 127)
     assert mask_f1(pred, torch.from_numpy(mask)) > 0.7
+
+
+@pytest.mark.parametrize("edit", ["splice", "none"])
+def test_an_edit_is_found_when_the_payload_fails_its_checksum(edit, monkeypatch, protected_astronaut, coffee):
+    """The payload's checksum fails (forced here; in practice heavy JPEG or a large edit) but
+    the pilots hold: the window is checked against the decoder's best path, coded again.
+    The edit is still found, and an unedited photo is still not called edited."""
+    from clrnet.protection.protector import Protector
+
+    monkeypatch.setattr(Protector, "decode_soft", lambda self, soft, layout, listed=True: None)
+    mask = object_mask(np.random.default_rng(11), 256, 256, 0.2)
+    edited = protected_astronaut if edit == "none" else \
+        apply_edit(edit, protected_astronaut, mask, np.random.default_rng(12), coffee)
+    found = inspect(jpeg(Image.fromarray(edited), 90), "clrnet-v2")
+    assert found.protected and not found.payload and not found.cropped
+    if edit == "none":
+        assert found.tampered is False and np.asarray(found.tamper_mask).max() == 0
+    else:
+        assert found.tampered
+        assert mask_f1(torch.from_numpy(np.array(found.tamper_mask) > 127), torch.from_numpy(mask)) > 0.7

@@ -317,14 +317,18 @@ def _refine_config(config: str):
 def demo(
     output: Path = typer.Option(Path("demo-out"), "-o", "--output", help="Folder for demo.png and the images."),
     model: str = typer.Option("clrnet-small-128", "--model", "-m", help="Shipped model name or .safetensors file."),
+    size: Optional[int] = typer.Option(None, "--size", min=64, max=4096,
+                             help="Side of the sample photo (default: 512 as shipped; 2048 for clrnet-v2, "
+                                  "the working frame of a phone photo)."),
 ) -> None:
     """Protect a sample photo, crop it to 60 % + JPEG 80, inspect it; write a figure."""
     from .demo import run_demo
 
     try:
-        nums = run_demo(output, model)
+        nums = run_demo(output, model, size=size)
     except FileNotFoundError as e:
         _fail(str(e))
+    typer.echo(f"sample photo: scikit-image's astronaut at {nums['size']} x {nums['size']}")
     typer.echo(f"protected photo PSNR: {nums['protected_psnr_db']:.2f} dB")
     typer.echo(f"verdict: {'CROPPED' if nums['cropped'] else 'not cropped'} (score {nums['score']:.3f})")
     typer.echo("true box:      " + ", ".join(f"{v:.3f}" for v in nums["true_box"]))
@@ -495,14 +499,16 @@ def _eval_tamper(m, data: Path, attacks: Optional[list[str]], size: str, seed: i
 
 def _eval_v2(m, data: Path, attacks: list[str], size: str, crops: int, seed: int, limit: Optional[int],
              t0: float, out: Optional[Path] = None) -> None:
-    """``eval`` for protection v2: a summary table per attack; with ``--out``, report.md and
-    figure.png (original, received, recovered, Telea for the first photos)."""
+    """``eval`` for protection v2: a summary table per attack; with ``--out``, report.md,
+    results.csv (one row per sample, to see which photo did what) and figure.png
+    (original, received, recovered, Telea for the first photos)."""
     import time
 
+    from .evaluation_tamper import rows_csv
     from .evaluation_v2 import evaluate_v2, figure_v2, summary_v2
     from .files.imageio import write_text_atomic
 
-    text, samples = [], []
+    text, samples, every = [], [], []
     for a in attacks:
         rows, per = evaluate_v2(m, data, [a], size=size, crops_per_bin=crops, seed=seed, limit=limit,
                                 figure=samples if out and not samples else None)
@@ -511,10 +517,12 @@ def _eval_v2(m, data: Path, attacks: list[str], size: str, crops: int, seed: int
         lines += [f"| {k} | {v} |" for k, v in summary_v2(rows, per)]
         typer.echo("\n".join(lines) + "\n")
         text.append("\n".join(lines) + "\n")
+        every += rows
     if out:
         write_text_atomic("\n".join(text), out / "report.md")
+        write_text_atomic(rows_csv(every), out / "results.csv")
         figure_v2(samples, out / "figure.png")
-        typer.echo(f"written: {out}/report.md, figure.png")
+        typer.echo(f"written: {out}/report.md, results.csv, figure.png")
 
 
 @app.command()

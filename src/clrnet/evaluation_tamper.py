@@ -18,6 +18,7 @@ import io
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -218,7 +219,8 @@ def by_edit(rows: list[TamperRow]) -> list[dict[str, object]]:
     return out
 
 
-def rows_csv(rows: list[TamperRow]) -> str:
+def rows_csv(rows: "list[TamperRow] | list[Any]") -> str:
+    """Dataclass rows (of any one kind) as CSV, one line per row."""
     keys = list(asdict(rows[0])) if rows else []
     lines = [",".join(keys)]
     for r in rows:

@@ -255,7 +255,9 @@ def _inspect_v2(m: Protector, rgb: Image.Image, received: Tensor, original_size:
     d = r.decoded
     payload = d is not None and d.message is not None
     edited = None  # (bottom - top, right - left) bool: edited pixels of the kept part
-    if payload and d.edited.numel() and right > left and bottom > top:
+    # (read against the decoded payload's codeword, or, when its checksum failed but the
+    # pilots hold, against the decoder's best guess of it)
+    if d is not None and d.edited.numel() and right > left and bottom > top:
         edited = resize(d.edited[None, None].float(), bottom - top, right - left)[0, 0] > 0.5
     if paste_received and right > left and bottom > top:
         keep = resize(received[None], bottom - top, right - left)[0]
@@ -266,7 +268,7 @@ def _inspect_v2(m: Protector, rgb: Image.Image, received: Tensor, original_size:
     mask.paste(255, (left, top, right, bottom))
     presence = tamper = None
     score = tampered = None
-    if payload and d.presence.numel() and right > left and bottom > top:
+    if d is not None and d.presence.numel() and right > left and bottom > top:
         pm = resize(d.presence[None, None], bottom - top, right - left)[0, 0].clamp(0, 1)
         presence = _frame_image(pm, (ow, oh), (left, top))
         tamper = _frame_image(edited.float(), (ow, oh), (left, top))

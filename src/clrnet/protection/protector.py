@@ -133,12 +133,13 @@ class Decoded:
     window: Tensor  # (3, h, w) the fragment resampled onto the working grid
     origin: tuple[int, int]  # (y0, x0) of the window in the working frame
     verified: bool = False  # the pilots (and the payload if decoded) confirm the box
-    # (h, w) over the window: where the protection is intact (1) or missing (0); empty when
-    # the payload did not decode (the codeword it implies is what the window is checked against)
+    # (h, w) over the window: where the protection is intact (1) or missing (0), checked against
+    # the codeword the decoded payload implies (if its checksum failed but the pilots hold: the
+    # decoder's best path, coded again); empty when neither holds
     presence: Tensor = field(default_factory=lambda: torch.zeros(0))
     codeword: Tensor | None = None  # the coded bits the decoded payload was sent as
     # (h, w, bool) over the window: where the photo was edited after protection (a region
-    # without the protection); empty when the payload did not decode
+    # without the protection); empty with ``presence``
     edited: Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.bool))
 
 
@@ -450,16 +451,34 @@ class Protector:
         # the pilots hold at this box and stand out among nearby shifts, or the payload's
         # checksum confirms it (a box tried at many shifts and levels can reach a pilot
         # statistic of 4-5 by chance; it cannot also pass the CRC)
-        verified = (soft.pilot >= self.cfg.pilot_presence and prom >= self.cfg.pilot_prominence) or \
-            message is not None
-        if message is None:
+        piloted = soft.pilot >= self.cfg.pilot_presence and prom >= self.cfg.pilot_prominence
+        verified = piloted or message is not None
+        if message is None and piloted:
+            # the checksum failed but the pilots hold: the decoder's best path, coded again, is
+            # the codeword in all but a few bits, and the window is checked against that for edits
+            presence, snr = channel.presence_map(layout, soft.block_scores, y0, x0, self.best_codeword(soft, layout))
+        elif message is None:
             presence = torch.zeros(0)
-        elif presence.shape != win.shape[-2:]:  # the size field moved the frame: same pixels
+        if presence.numel() and presence.shape != win.shape[-2:]:  # the size field moved the frame: same pixels
             presence = F.interpolate(presence[None, None], size=win.shape[-2:], mode="bilinear",
                                      align_corners=False)[0, 0]
         edited = self.edited(presence, snr, win, layout) if presence.numel() else torch.zeros(0, dtype=torch.bool)
         return Decoded(level, (fw, fh), refined, message, thumb, soft.pilot, win, (y0, x0), verified, presence,
                        coded if message is not None else None, edited)
+
+    def soft_values(self, soft: channel.Soft, layout: channel.Layout) -> Tensor:
+        """Each coded bit's combined soft value (positive: 1), the key's whitening undone."""
+        values = soft.sums / soft.counts.clamp_min(1).sqrt()
+        mask = self.whitening(layout.n_bits)
+        return values if mask is None else values * (1 - 2 * mask.double())
+
+    def best_codeword(self, soft: channel.Soft, layout: channel.Layout) -> Tensor:
+        """The coded bits of the inner decoder's best path, checksum or not."""
+        p = self.plan(layout)
+        bits = inner.decode(self.soft_values(soft, layout).float(), p.coded * 8, self.rate(layout))
+        coded = inner.encode(bits, layout.n_bits, self.rate(layout))
+        mask = self.whitening(layout.n_bits)
+        return coded if mask is None else coded ^ mask
 
     def decode_soft(self, soft: channel.Soft, layout: channel.Layout, listed: bool = True) -> bytes | None:
         """The framed message from soft bits (key whitening undone), or None if its checksum
@@ -467,10 +486,7 @@ class Protector:
         the list decoder's ``LIST_SIZE`` best if ``listed`` (the pilots say a protection is
         there: 0.14 s at 768 px, so not for every box a never-protected photo is tried at)."""
         p = self.plan(layout)
-        values = soft.sums / soft.counts.clamp_min(1).sqrt()
-        mask = self.whitening(layout.n_bits)
-        if mask is not None:
-            values = values * (1 - 2 * mask.double())
+        values = self.soft_values(soft, layout)
         n_info, rate = p.coded * 8, self.rate(layout)
         message = ecc.unframe(channel.bits_to_bytes(inner.decode(values.float(), n_info, rate)), p)
         if message is not None or not (p.short and listed):  # found, or no list to try (a Reed-Solomon
