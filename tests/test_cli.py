@@ -244,9 +244,11 @@ def test_eval_v2_writes_report_and_figure(tmp_path, photo):
     assert "cut-away − best baseline, paired (dB)" in r.output
     assert "cut-away − best baseline" in (tmp_path / "ev" / "report.md").read_text()
     # one CSV row per sample: 3 bins + the uncropped copy, each protected and not
-    lines = (tmp_path / "ev" / "results.csv").read_text().splitlines()
-    assert lines[0].startswith("image,attack,bin,") and len(lines) == 1 + 8
-    assert all(line.startswith("cat.png,jpeg80,") for line in lines[1:])
+    import csv
+
+    rows = list(csv.DictReader((tmp_path / "ev" / "results.csv").open()))
+    assert len(rows) == 8 and all(r["image"] == "cat.png" and r["attack"] == "jpeg80" for r in rows)
+    assert sorted({r["bin"] for r in rows if r["cropped"] == "True"}) == ["[0.50,0.65]", "[0.65,0.80]", "[0.80,1.00]"]
     fig = Image.open(tmp_path / "ev" / "figure.png")
     assert fig.size[0] > 600 and fig.size[1] > 150  # one row: original, received, recovered, Telea
 

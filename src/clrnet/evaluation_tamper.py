@@ -14,6 +14,7 @@ Otsu). Unedited: the share called edited and the flagged area.
 
 from __future__ import annotations
 
+import csv
 import io
 import math
 from dataclasses import asdict, dataclass
@@ -220,12 +221,14 @@ def by_edit(rows: list[TamperRow]) -> list[dict[str, object]]:
 
 
 def rows_csv(rows: "list[TamperRow] | list[Any]") -> str:
-    """Dataclass rows (of any one kind) as CSV, one line per row."""
-    keys = list(asdict(rows[0])) if rows else []
-    lines = [",".join(keys)]
+    """Dataclass rows (of any one kind) as CSV, one line per row (values with commas, such
+    as the crop bins "[0.50,0.65]", quoted)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(list(asdict(rows[0])) if rows else [])
     for r in rows:
-        lines.append(",".join(f"{v:.4f}" if isinstance(v, float) else str(v) for v in asdict(r).values()))
-    return "\n".join(lines) + "\n"
+        writer.writerow([f"{v:.4f}" if isinstance(v, float) else str(v) for v in asdict(r).values()])
+    return buf.getvalue()
 
 
 def tamper_figure(cases: list) -> Image.Image:
