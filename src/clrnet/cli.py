@@ -318,8 +318,8 @@ def demo(
     output: Path = typer.Option(Path("demo-out"), "-o", "--output", help="Folder for demo.png and the images."),
     model: str = typer.Option("clrnet-small-128", "--model", "-m", help="Shipped model name or .safetensors file."),
     size: Optional[int] = typer.Option(None, "--size", min=64, max=4096,
-                             help="Side of the sample photo (default: 512 as shipped; 2048 for clrnet-v2, "
-                                  "the working frame of a phone photo)."),
+                                       help="Side of the sample photo (default: 512 as shipped; 2048 for "
+                                            "clrnet-v2, the working frame of a phone photo)."),
 ) -> None:
     """Protect a sample photo, crop it to 60 % + JPEG 80, inspect it; write a figure."""
     from .demo import run_demo
@@ -474,7 +474,8 @@ def _eval_tamper(m, data: Path, attacks: Optional[list[str]], size: str, seed: i
     report.md, results.csv and figure.png (original, received, true and found edit, recovered)."""
     import time
 
-    from .evaluation_tamper import by_edit, rows_csv, table4, table5, tamper_figure, tamper_rows
+    from .evaluation import write_rows
+    from .evaluation_tamper import by_edit, table4, table5, tamper_figure, tamper_rows
     from .evaluation_v2 import markdown_table
     from .files.imageio import save_atomic, write_text_atomic
 
@@ -491,7 +492,7 @@ def _eval_tamper(m, data: Path, attacks: Optional[list[str]], size: str, seed: i
     typer.echo(text)
     if out:
         write_text_atomic(text, out / "report.md")
-        write_text_atomic(rows_csv(rows), out / "results.csv")
+        write_rows(rows, out / "results.csv")
         if cases:
             save_atomic(tamper_figure(cases), out / "figure.png")
         typer.echo(f"written: {out}/report.md, results.csv, figure.png")
@@ -504,7 +505,7 @@ def _eval_v2(m, data: Path, attacks: list[str], size: str, crops: int, seed: int
     (original, received, recovered, Telea for the first photos)."""
     import time
 
-    from .evaluation_tamper import rows_csv
+    from .evaluation import write_rows
     from .evaluation_v2 import evaluate_v2, figure_v2, summary_v2
     from .files.imageio import write_text_atomic
 
@@ -520,7 +521,7 @@ def _eval_v2(m, data: Path, attacks: list[str], size: str, crops: int, seed: int
         every += rows
     if out:
         write_text_atomic("\n".join(text), out / "report.md")
-        write_text_atomic(rows_csv(every), out / "results.csv")
+        write_rows(every, out / "results.csv")
         figure_v2(samples, out / "figure.png")
         typer.echo(f"written: {out}/report.md, results.csv, figure.png")
 

@@ -25,6 +25,7 @@ from .metrics import psnr
 from .evaluation import inpaint_biharmonic
 from .evaluation_v2 import inpaint_telea
 from .pipeline import get_model, inspect, protect
+from .protection.frame import LEVELS
 
 
 def sample_photo() -> Image.Image:
@@ -34,7 +35,7 @@ def sample_photo() -> Image.Image:
     return Image.fromarray(data.astronaut()).convert("RGB")
 
 
-DEMO_SIZE_V2 = 2048  # the working frame of a photo of 2048 px and more (4 MP and up)
+DEMO_SIZE_V2 = LEVELS[-1]  # the largest working frame: that of any photo of 2048 px and more
 
 
 def run_demo(out_dir: str | Path = "demo-out", model: str | None = None,

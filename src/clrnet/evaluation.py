@@ -19,7 +19,7 @@ import io
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -262,8 +262,9 @@ def format_summary(summary: dict[str, tuple[float, float]], title: str) -> str:
     return "\n".join(lines)
 
 
-def write_rows(rows: list[Row], path: str | Path) -> None:
-    """Per-sample results as CSV, written atomically."""
+def write_rows(rows: "list[Row] | list[Any]", path: str | Path) -> None:
+    """Per-sample results (dataclass rows of one kind: this module's, v2's, the tamper
+    evaluation's) as CSV, written atomically."""
     from .files.imageio import write_text_atomic
 
     buf = io.StringIO()

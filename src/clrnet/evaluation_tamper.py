@@ -14,13 +14,10 @@ Otsu). Unedited: the share called edited and the flagged area.
 
 from __future__ import annotations
 
-import csv
 import io
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
 import cv2
 import numpy as np
 import torch
@@ -218,17 +215,6 @@ def by_edit(rows: list[TamperRow]) -> list[dict[str, object]]:
                         "region PSNR": _mean([r.psnr_region for r in rs]),
                         "Telea, true region": _mean([r.psnr_region_inpaint for r in rs])})
     return out
-
-
-def rows_csv(rows: "list[TamperRow] | list[Any]") -> str:
-    """Dataclass rows (of any one kind) as CSV, one line per row (values with commas, such
-    as the crop bins "[0.50,0.65]", quoted)."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(list(asdict(rows[0])) if rows else [])
-    for r in rows:
-        writer.writerow([f"{v:.4f}" if isinstance(v, float) else str(v) for v in asdict(r).values()])
-    return buf.getvalue()
 
 
 def tamper_figure(cases: list) -> Image.Image:

@@ -227,8 +227,11 @@ class Protector:
     def encode_message(self, message: bytes, layout: channel.Layout) -> Tensor:
         """The coded bits (n_bits of 0/1) a framed ``message`` is sent as: Reed-Solomon
         or CRC framing, the inner code, the key's whitening."""
-        coded = inner.encode(channel.bytes_to_bits(ecc.frame(message, self.plan(layout))), layout.n_bits,
-                             self.rate(layout))
+        return self.encode_framed(channel.bytes_to_bits(ecc.frame(message, self.plan(layout))), layout)
+
+    def encode_framed(self, bits: Tensor, layout: channel.Layout) -> Tensor:
+        """Framed message bits through the inner code and the key's whitening."""
+        coded = inner.encode(bits, layout.n_bits, self.rate(layout))
         mask = self.whitening(layout.n_bits)
         return coded if mask is None else coded ^ mask
 
@@ -474,11 +477,8 @@ class Protector:
 
     def best_codeword(self, soft: channel.Soft, layout: channel.Layout) -> Tensor:
         """The coded bits of the inner decoder's best path, checksum or not."""
-        p = self.plan(layout)
-        bits = inner.decode(self.soft_values(soft, layout).float(), p.coded * 8, self.rate(layout))
-        coded = inner.encode(bits, layout.n_bits, self.rate(layout))
-        mask = self.whitening(layout.n_bits)
-        return coded if mask is None else coded ^ mask
+        bits = inner.decode(self.soft_values(soft, layout).float(), self.plan(layout).coded * 8, self.rate(layout))
+        return self.encode_framed(bits, layout)
 
     def decode_soft(self, soft: channel.Soft, layout: channel.Layout, listed: bool = True) -> bytes | None:
         """The framed message from soft bits (key whitening undone), or None if its checksum
