@@ -225,6 +225,7 @@ def test_eval_quick_writes_the_report(tmp_path, tiny_matched_model_path):
 def test_eval_rejects_unknown_attack_and_missing_folder(tmp_path, tiny_model_path):
     assert_clean_failure(run("eval", "--data", tmp_path, "--model", tiny_model_path, "-a", "jpeg71"), "jpeg71")
     assert_clean_failure(run("eval", "--data", tmp_path / "nope", "--model", tiny_model_path, "--quick"), "nope")
+    assert_clean_failure(run("eval", "--data", tmp_path, "--model", tiny_model_path, "--size", "512x768"), "512x768")
 
 
 def test_eval_real_path_needs_large_photos(tmp_path):

@@ -187,3 +187,22 @@ def test_demo_with_protection_v2_at_the_shipped_size(tmp_path):
     assert Image.open(tmp_path / "demo" / "recovered.png").size == (512, 512) and nums["size"] == 512
     assert nums["box_iou"] >= 0.95
     assert nums["recovered_psnr_cut_db"] >= nums["inpainting_psnr_cut_db"] + 3
+
+
+@pytest.mark.parametrize("size, landscape, portrait", [("native", (300, 200), (200, 300)),
+                                                       ("256", (256, 256), (256, 256)),
+                                                       ("768x512", (768, 512), (512, 768)),
+                                                       ("300X300", (300, 300), (300, 300))])
+def test_eval_sizes_keep_each_photos_orientation(size, landscape, portrait):
+    from clrnet.evaluation_v2 import bring_to
+
+    assert bring_to(Image.new("RGB", (300, 200)), size).size == landscape
+    assert bring_to(Image.new("RGB", (200, 300)), size).size == portrait
+
+
+@pytest.mark.parametrize("bad", ["", "big", "16", "512x768", "768x512x3", "x512", "-256"])
+def test_eval_size_refuses_what_it_cannot_mean(bad):
+    from clrnet.evaluation_v2 import parse_size
+
+    with pytest.raises(ValueError, match="--size"):
+        parse_size(bad)

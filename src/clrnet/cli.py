@@ -352,7 +352,7 @@ def eval_(
     seed: int = typer.Option(0, "--seed"),
     quick: bool = typer.Option(False, "--quick", help="2 photos, JPEG 70 and none: a smoke test."),
     summary: bool = typer.Option(False, "--summary", help="Also print the headline summary per attack."),
-    size: str = typer.Option("native", "--size", help="clrnet-v2 only: square side the photos are brought to, or 'native'."),
+    size: str = typer.Option("native", "--size", help="clrnet-v2 only: the photos' own size ('native'), a square side (256) or long x short (768x512, orientation kept)."),
     capacity: bool = typer.Option(False, "--capacity", help="clrnet-v2 only: the payload capacity table instead."),
     real_path: bool = typer.Option(False, "--real-path", help="clrnet-v2 only: photos of 8 MP or more through protect, "
                                    "crop 40 %, downscale to 2048 px, JPEG 85 instead."),
@@ -390,8 +390,12 @@ def eval_(
         _fail(f"--crops-per-bin {crops}: must be at least 1")
     torch.set_num_threads(2)
     t0 = time.time()
-    if size != "native" and not (size.isdigit() and int(size) >= 32):
-        _fail(f"--size {size!r}: expected a side of at least 32 px or 'native'")
+    from .evaluation_v2 import parse_size
+
+    try:
+        parse_size(size)
+    except ValueError as e:
+        _fail(str(e))
     try:
         m = get_model(model)
         if false_alarms:

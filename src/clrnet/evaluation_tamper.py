@@ -24,6 +24,7 @@ import torch
 from PIL import Image
 
 from .data import list_images, pil_to_tensor, tensor_to_pil
+from .evaluation_v2 import bring_to
 from .evaluation import REAL_ATTACKS
 from .metrics import mask_f1, mask_iou, psnr, ssim
 from .pipeline import inspect
@@ -63,8 +64,7 @@ class TamperRow:
 
 
 def _load(path: Path, size: str) -> Image.Image:
-    im = Image.open(path).convert("RGB")
-    return im if size == "native" else im.resize((int(size), int(size)), Image.BICUBIC)
+    return bring_to(Image.open(path).convert("RGB"), size)
 
 
 def _png(im: Image.Image) -> Image.Image:

@@ -82,12 +82,34 @@ def inpaint_biharmonic_small(image: torch.Tensor, keep: torch.Tensor, long_side:
     return image * keep + up * (1 - keep)
 
 
+def parse_size(size: str) -> tuple[int, int] | None:
+    """``--size``: 'native' (None), a square side 'N', or 'LxS' (a long and a short
+    side, each photo keeping its orientation: '768x512' is Kodak's own frame);
+    ValueError if it is none of these or a side is under 32 px."""
+    if size == "native":
+        return None
+    parts = size.lower().split("x")
+    if len(parts) not in (1, 2) or not all(p.isdigit() for p in parts):
+        raise ValueError(f"--size {size!r}: expected 'native', a side (256) or long x short (768x512)")
+    long, short = int(parts[0]), int(parts[-1])
+    if min(long, short) < 32 or short > long:
+        raise ValueError(f"--size {size!r}: sides of at least 32 px, the long one first")
+    return long, short
+
+
+def bring_to(im: Image.Image, size: str) -> Image.Image:
+    """``im`` at ``size`` (:func:`parse_size`), bicubic; a portrait photo brought to
+    'LxS' becomes S x L."""
+    sides = parse_size(size)
+    if sides is None:
+        return im
+    long, short = sides
+    target = (long, short) if im.width >= im.height else (short, long)
+    return im if im.size == target else im.resize(target, Image.Resampling.BICUBIC)
+
+
 def load_at(path: Path, size: str) -> torch.Tensor:
-    im = Image.open(path).convert("RGB")
-    if size != "native":
-        n = int(size)
-        im = im.resize((n, n), Image.Resampling.BICUBIC)
-    return pil_to_tensor(im)
+    return pil_to_tensor(bring_to(Image.open(path).convert("RGB"), size))
 
 
 FIGURE_PHOTOS = 4  # photos shown in figure.png (their middle-bin crop, first attack)
