@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from clrnet.payload import channel, codec, ecc, grid, inner
+from clrnet.payload import avif, channel, codec, ecc, grid, inner
 
 
 @pytest.fixture(scope="module")
@@ -35,10 +35,46 @@ def test_message_fits_its_budget_and_decodes(picture, budget):
         assert len(msg) == budget
     thumb = codec.decode_message(msg, budget, frame=picture.size)
     assert thumb.mode == "RGB" and min(thumb.size) >= 1
-    if budget > codec.TINY_MAX:  # WebP from here on: a real thumbnail, not a few pixels
-        assert msg[0] == codec.WEBP and max(thumb.size) >= 8
+    if budget > codec.TINY_MAX:  # WebP or AVIF from here on: a real thumbnail, not a few pixels
+        assert msg[0] in (codec.WEBP, codec.AVIF) and max(thumb.size) >= 8
     if budget >= 640:
         assert max(thumb.size) >= 40
+
+
+@pytest.mark.parametrize("size, quality", [((24, 24), 50), ((138, 92), 20), ((9, 255), 5), ((255, 170), 70)])
+def test_avif_sends_only_the_av1_data_and_rebuilds_pillows_file(picture, size, quality):
+    import io
+
+    thumb = picture.resize(size)
+    body = avif.encode(thumb, quality)
+    whole = io.BytesIO()
+    thumb.save(whole, format="AVIF", quality=quality, speed=6)
+    assert len(body) == len(whole.getvalue()) - 275  # 267 bytes of boxes, mdat's 8 and the delimiter's 2 gone, w and h added
+    assert avif.pack(size[0], size[1], body[2:]) == whole.getvalue()
+    back = avif.decode(body)
+    assert back.size == size
+    expected = np.asarray(Image.open(whole).convert("RGB"), int)
+    assert np.array_equal(np.asarray(back, int), expected)  # the very pixels Pillow's own file decodes to
+
+
+def test_avif_refuses_what_it_cannot_rebuild(picture):
+    with pytest.raises(ValueError):
+        avif.encode(picture.resize((256, 100)), 30)  # a side over one byte
+    for bad in (b"", b"\x05", b"\x05\x05", b"\x00\x05abc", b"\x05\x05" + b"\x00" * 40):
+        with pytest.raises(ValueError):
+            avif.decode(bad)
+
+
+def test_the_larger_budgets_send_the_codec_closer_to_the_photo(picture):
+    """From 129 bytes WebP and AVIF thumbnails both fit; the one sent is the one whose
+    upsampled error against the photo is the smaller."""
+    budget = 640
+    msg = codec.encode_message(picture, budget)
+    errs = {}
+    for kind, enc, dec, top, final in codec.CODECS:
+        errs[kind] = codec.encode_thumbnail(picture, budget - 1, enc, dec, max_side=top,
+                                            qualities=codec.CODEC_QUALITIES[kind], final=final)[0]
+    assert msg[0] == min(errs, key=errs.get)
 
 
 def test_raw_thumbnail_is_exact_to_rgb565():
@@ -138,7 +174,7 @@ def test_grid_needs_the_frame_to_decode(picture):
         codec.decode_message(msg, 5)
 
 
-@pytest.mark.parametrize("bad, budget", [(b"", None), (b"\x07abc", 80), (b"\x01RIFFgarbage", 80),
+@pytest.mark.parametrize("bad, budget", [(b"", None), (b"\x07abc", 80), (b"\x01RIFFgarbage", 80), (b"\x02\x05\x05garbage", 200),
                                          (b"\x00\x05\x05\x00", 80), (b"\x00\x00\x00\x00", 6)])
 def test_corrupt_messages_raise_value_error(bad, budget):
     with pytest.raises(ValueError):

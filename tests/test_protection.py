@@ -249,22 +249,50 @@ def test_pilots_find_the_box_when_the_ruler_misreads_an_axis(protector, protecte
     assert box_iou(d.box, (x0 / 768, y0 / 512, x1 / 768, y1 / 512)) >= 0.95
 
 
-def test_a_large_frame_read_a_little_off_its_aspect_still_decodes(protector):
+@pytest.fixture(scope="module")
+def protected8mp(protector) -> torch.Tensor:
+    """scikit-image's Hubble deep field enlarged to 3264 x 2448 (8 MP, 4:3), protected."""
+    from skimage import data
+
+    photo = torch.from_numpy(data.hubble_deep_field()).permute(2, 0, 1).float()[None] / 255
+    photo = torch.nn.functional.interpolate(photo, size=(2448, 3264), mode="bicubic", align_corners=False)[0]
+    return protector.protect(photo.clamp(0, 1))
+
+
+TRUTH_8MP = (0.1415, 0.0104, 0.6817, 0.7537)  # a 40 % crop (of parks.png, on mvtb-data's photo)
+
+
+def _crop8mp(prot: torch.Tensor) -> torch.Tensor:
+    _, h, w = prot.shape
+    x0, y0, x1, y1 = TRUTH_8MP
+    return prot[:, round(y0 * h):round(y1 * h), round(x0 * w):round(x1 * w)]
+
+
+def test_a_large_frame_read_a_little_off_its_aspect_still_decodes(protector, protected8mp):
     """An 8 MP 4:3 photo's 40 % crop with the box the ruler read on mvtb-data's parks.png
     (its aspect 0.65 % off: a 2048 x 1546 frame instead of 2048 x 1536): the pilots do not
     survive that drift across the crop, the common 4:3 frame tried next does."""
-    from skimage import data
-
-    w, h = 3264, 2448
-    photo = torch.from_numpy(data.hubble_deep_field()).permute(2, 0, 1).float()[None] / 255
-    photo = torch.nn.functional.interpolate(photo, size=(h, w), mode="bicubic", align_corners=False)[0].clamp(0, 1)
-    prot = protector.protect(photo)
-    truth = (0.1415, 0.0104, 0.6817, 0.7537)
-    crop = prot[:, round(truth[1] * h):round(truth[3] * h), round(truth[0] * w):round(truth[2] * w)]
     read = (0.1406, 0.0117, 0.6836, 0.7539)
-    d = protector.decode_at(crop, read, 2048)
+    d = protector.decode_at(_crop8mp(protected8mp), read, 2048)
     assert d.verified and d.message is not None and d.frame == (2048, 1536)
-    assert max(abs(a - b) for a, b in zip(d.box, truth)) * 2048 < 2
+    assert max(abs(a - b) for a, b in zip(d.box, TRUTH_8MP)) * 2048 < 2
+
+
+def test_the_pilots_take_the_scale_where_they_peak_on_a_large_frame(protector, protected8mp):
+    """The crop received at full size (1.6 x the 2048 px working frame), JPEG 85, with the
+    ruler's x axis read 0.9 % too wide and its y axis wrong (as on a val photo enlarged to
+    3200 px): at the ruler's scale the pilots still peak, but 4 px off; the 0.4 % grid
+    around it finds the scale where they peak highest, and the payload decodes there."""
+    received = _jpeg(_crop8mp(protected8mp), 85)
+    x0, _, x1, _ = TRUTH_8MP
+    wide = (x1 - x0) * 0.009
+    hx = [(0.6, (x0 - wide / 2, x1 + wide / 2))]
+    hy = [(0.3, (0.18, 0.74))]
+    found = protector.pilot_boxes(received, hx, hy)
+    assert found, "no pilot peak"
+    d = protector.decode_at(received, found[0][1], 2048)
+    assert d.verified and d.message is not None and d.frame == (2048, 1536)
+    assert max(abs(a - b) for a, b in zip(d.box, TRUTH_8MP)) * 2048 < 2
 
 
 def test_pilot_prominence_is_robust_to_the_peak_itself():

@@ -112,7 +112,10 @@ class ProtectionConfig(BaseModel):
     # often the payload decodes: at 256 px rate 3/4 carries 11 bytes where 1/2 carried 5 (val
     # photos 1-20 / 21-40: +1.79 -> +2.19 / +1.20 -> +1.49 dB; payload decoded 1.00 -> 0.95 /
     # 0.98 -> 0.92); at 384 and 512 px one block per bit where two carried 11 and 17 bytes
-    # (18 and 40 now: +2.20 -> +2.63 and +2.66 -> +3.42 dB; decoded 0.97 -> 0.95 both)
+    # (18 and 40 now: +2.20 -> +2.63 and +2.66 -> +3.42 dB; decoded 0.97 -> 0.95 both). At 2048 px
+    # rate 2/3 (855 bytes, not 640) gained +0.5 dB on val photos enlarged to 3200 and 4000 px,
+    # all decoded, but lost the payload on two of the five real 8 MP photos (brick walls):
+    # enlarged photos are too smooth to choose a rate for real ones, so 2048 px keeps 1/2
     host_boost: float = 1.0  # informed embedding: extra amplitude where the photo opposes a bit
     refine: bool = True  # the learned reconstruction on top of the painted thumbnail (if shipped)
     border: bool = True  # Telea's continuation of the kept part blended in near the crop's edge
@@ -537,32 +540,47 @@ class Protector:
         _, h, w = received.shape
         out: list[tuple[float, Box]] = []
         lum_full = luminance(received[None].float())
+
+        def search(lv: int, sc: float, fw: int, fh: int) -> tuple[float, Box] | None:
+            sh, sw = max(8, round(h * sc)), max(8, round(w * sc))
+            if sh > lv or sw > lv:
+                return None
+            lum = resize(lum_full, sh, sw)[0, 0]
+            rgb = resize(received[None].float(), sh, sw)[0]
+            py, px = max(0, (sh - 256) // 2), max(0, (sw - 256) // 2)
+            ph, pw = min(sh, 256), min(sw, 256)
+            y0, x0, prom = channel.pilot_search(self.layout(lv, lv), lum[py:py + ph, px:px + pw],
+                                                rgb[:, py:py + ph, px:px + pw], (lv, lv))
+            y0, x0 = y0 - py, x0 - px
+            # the frame's short side is unknown until the payload says (it carries the
+            # exact size); a box in the square frame is refined once that is known
+            if x0 < 0 or y0 < 0 or x0 + sw > fw or y0 + sh > fh:
+                fw = fh = lv
+            return prom, (x0 / fw, y0 / fh, (x0 + sw) / fw, (y0 + sh) / fh)
+
         for lv, sc0, fw, fh in self.scale_hypotheses(received, hx, hy):
             # the ruler's scale is good to 1-2 %; the carrier decorrelates when the drift
-            # across the searched patch passes a pixel: a grid of 0.4 % steps over a patch <= 256 px
-            steps = [0] if sc0 == 1.0 or lv > 1024 else [0, 1, -1, 2, -2, 3, -3]
-            for k in steps:
-                sc = sc0 * (1 + 0.004 * k)
-                sh, sw = max(8, round(h * sc)), max(8, round(w * sc))
-                if sh > lv or sw > lv:
-                    continue
-                lum = resize(lum_full, sh, sw)[0, 0]
-                rgb = resize(received[None].float(), sh, sw)[0]
-                py, px = max(0, (sh - 256) // 2), max(0, (sw - 256) // 2)
-                ph, pw = min(sh, 256), min(sw, 256)
-                y0, x0, prom = channel.pilot_search(self.layout(lv, lv), lum[py:py + ph, px:px + pw],
-                                                    rgb[:, py:py + ph, px:px + pw], (lv, lv))
-                y0, x0 = y0 - py, x0 - px
-                if prom < self.cfg.pilot_search_prominence:
-                    continue
-                # the frame's short side is unknown until the payload says (it carries the
-                # exact size); a box in the square frame is refined once that is known
-                if x0 < 0 or y0 < 0 or x0 + sw > fw or y0 + sh > fh:
-                    fw = fh = lv
-                out.append((prom, (x0 / fw, y0 / fh, (x0 + sw) / fw, (y0 + sh) / fh)))
-                if prom >= 2 * self.cfg.pilot_search_prominence:  # unmistakable: stop here
-                    return [out[-1]]
-                break
+            # across the searched patch passes a pixel: a grid of 0.4 % steps over a patch
+            # <= 256 px. Above 1024 px a peak at the ruler's own scale is needed first (a
+            # 12 MP photo that was never protected would search seven times as long), and
+            # then the grid around it takes the scale where the peak is highest: a 2048 px
+            # frame 0.9 % off still peaks, but at a box too far off for the payload
+            coarse = sc0 == 1.0 or lv > 1024
+            hit: tuple[float, Box] | None = None
+            for k in ([0] if coarse else STEPS):
+                hit = search(lv, sc0 * (1 + 0.004 * k), fw, fh)
+                if hit is not None and hit[0] >= self.cfg.pilot_search_prominence:
+                    break
+            else:
+                continue
+            if sc0 != 1.0 and lv > 1024:
+                for k in STEPS[1:]:
+                    other = search(lv, sc0 * (1 + 0.004 * k), fw, fh)
+                    if other is not None and other[0] > hit[0]:
+                        hit = other
+            out.append(hit)
+            if hit[0] >= 2 * self.cfg.pilot_search_prominence:  # unmistakable: stop here
+                return [hit]
         out.sort(key=lambda t: -t[0])
         return out
 
@@ -648,6 +666,9 @@ class Reading:
     pilot: float  # pilot prominence after alignment (about 0-4 without protection)
     decoded: Decoded | None
     recovered: Tensor  # (3, H, W) whole working frame (the received frame if nothing was found)
+
+
+STEPS = (0, 1, -1, 2, -2, 3, -3)  # the pilots' scale grid around the ruler's scale, in 0.4 % steps
 
 
 def _top_hypotheses(corr: Tensor, hyps: Tensor, k: int) -> list[tuple[float, tuple[float, float]]]:
