@@ -18,14 +18,15 @@ import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
+
 import cv2
 import numpy as np
 import torch
 from PIL import Image
 
 from .data import list_images, pil_to_tensor, tensor_to_pil
-from .evaluation_v2 import bring_to
 from .evaluation import REAL_ATTACKS
+from .evaluation_v2 import bring_to
 from .metrics import mask_f1, mask_iou, psnr, ssim
 from .pipeline import inspect
 from .protection.protector import Protector

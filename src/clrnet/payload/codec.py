@@ -175,7 +175,8 @@ def encode_thumbnail(photo: Image.Image, budget: int, encode=encode_webp, decode
     coarser thumbnail or a smaller, finer one) the one with the least squared error
     against the photo (both at ``_REFERENCE_SIDE``) is sent. With ``final`` (a slower,
     better encoder) the search runs on ``encode``, and at the chosen quality the side
-    is searched again with ``final``; the better of the two is sent. Raises ValueError if not even a ``min_side`` thumbnail fits.
+    is searched again with ``final``; the better of the two is sent. Raises ValueError
+    if not even a ``min_side`` thumbnail fits.
     """
     w, h = photo.size
     top = min(max_side, max(w, h))
@@ -185,11 +186,14 @@ def encode_thumbnail(photo: Image.Image, budget: int, encode=encode_webp, decode
     if max(w, h) > 4 * top:
         base = base.resize(thumbnail_size(w, h, 4 * top), Image.Resampling.BOX)
     shrunk: dict[int, Image.Image] = {}  # the qualities' searches visit the same sides
+    coded: dict[tuple[int, int, object], bytes] = {}  # and a search asks again for what it was given
 
     def at(side: int, q: int, coder=encode) -> bytes:
         if side not in shrunk:
             shrunk[side] = base.resize(thumbnail_size(w, h, side), Image.Resampling.BOX)
-        return coder(shrunk[side], q)
+        if (side, q, coder) not in coded:
+            coded[side, q, coder] = coder(shrunk[side], q)
+        return coded[side, q, coder]
 
     if top < min_side or len(at(min_side, qualities[-1])) > budget:
         raise ValueError(f"no thumbnail fits in {budget} bytes")
