@@ -240,15 +240,21 @@ def test_eval_v2_writes_report_and_figure(tmp_path, photo):
     folder = tmp_path / "photos"
     folder.mkdir()
     photo.resize((320, 212)).save(folder / "cat.png")
-    r = run("eval", "--data", folder, "--model", "clrnet-v2", "--attack", "jpeg80", "--out", tmp_path / "ev")
+    r = run("eval", "--data", folder, "--model", "clrnet-v2", "--attack", "jpeg80", "--attack", "none",
+            "--protected-only", "--out", tmp_path / "ev")
     assert r.exit_code == 0, output_of(r)
     assert "cut-away − best baseline, paired (dB)" in r.output
-    assert "cut-away − best baseline" in (tmp_path / "ev" / "report.md").read_text()
-    # one CSV row per sample: 3 bins + the uncropped copy, each protected and not
+    report = (tmp_path / "ev" / "report.md").read_text()
+    assert "cut-away − best baseline" in report
+    # both attacks in one table with their mean
+    assert "every attack" in report and "| JPEG 80 |" in report and "| mean of the 2 attacks |" in report
+    assert "never-protected called protected" not in report  # --protected-only: not run, not shown
+    # one CSV row per sample: 3 bins + the uncropped copy, protected only, per attack
     import csv
 
     rows = list(csv.DictReader((tmp_path / "ev" / "results.csv").open()))
-    assert len(rows) == 8 and all(r["image"] == "cat.png" and r["attack"] == "jpeg80" for r in rows)
+    assert len(rows) == 8 and all(r["image"] == "cat.png" and r["protected"] == "True" for r in rows)
+    assert [sum(r["attack"] == a for r in rows) for a in ("jpeg80", "none")] == [4, 4]
     assert sorted({r["bin"] for r in rows if r["cropped"] == "True"}) == ["[0.50,0.65]", "[0.65,0.80]", "[0.80,1.00]"]
     fig = Image.open(tmp_path / "ev" / "figure.png")
     assert fig.size[0] > 600 and fig.size[1] > 150  # one row: original, received, recovered, Telea

@@ -206,3 +206,21 @@ def test_eval_size_refuses_what_it_cannot_mean(bad):
 
     with pytest.raises(ValueError, match="--size"):
         parse_size(bad)
+
+
+def test_attack_table_means_every_attack_and_detection_is_an_even_mix():
+    from clrnet.evaluation_v2 import RowV2, attack_table
+
+    def row(attack: str, protected: bool, cropped: bool, said_cropped: bool, found: bool) -> RowV2:
+        return RowV2("a.png", attack, "b", protected, cropped, 0.5, said_cropped, found, found, 1.0, 0.9, 20.0,
+                     *(19.0,) * 4, 5.0, 17.0, 16.0)
+
+    rows = [row("jpeg80", True, True, True, True), row("jpeg80", True, True, False, False),
+            row("jpeg80", True, False, False, True), row("jpeg80", False, False, False, False),
+            row("none", True, True, True, True), row("none", True, False, True, True),
+            row("none", False, False, False, True)]
+    t = attack_table(rows)
+    assert [r["attack"] for r in t] == ["JPEG 80", "none", "mean of the 2 attacks"]
+    assert t[0]["detection"] == (0.5 + 1.0) / 2 and t[1]["detection"] == (1.0 + 0.0) / 2
+    assert t[0]["never-protected called protected"] == 0.0 and t[1]["never-protected called protected"] == 1.0
+    assert t[2]["detection"] == (0.75 + 0.5) / 2 and t[0]["gain, paired (dB)"] == 3.0

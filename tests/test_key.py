@@ -120,6 +120,7 @@ def test_cli_keygen_protect_inspect_round_trip(tmp_path):
     assert r.returncode == 0, r.stderr
     rep = json.loads((tmp_path / "r" / "report.json").read_text())
     assert rep["cropped"] and rep["protected"] and load_key(key).fingerprint in rep["model"]
-    r = subprocess.run(CLI + ["inspect", str(tmp_path / "c.jpg"), "-o", str(tmp_path / "r9"), "--key", str(key)],
+    r = subprocess.run(CLI + ["inspect", str(tmp_path / "c.jpg"), "-o", str(tmp_path / "r9"), "--key", str(key),
+                              "--model", "clrnet-small-128"],
                        capture_output=True, text=True)
     assert r.returncode == 2 and "protection v2" in r.stderr and "Traceback" not in r.stderr

@@ -165,6 +165,42 @@ def test_a_never_protected_photo_is_not_protected(protector, photo768):
         assert not r.protected and not r.cropped and r.box == (0.0, 0.0, 1.0, 1.0)
 
 
+def test_a_small_crop_downscaled_after_jpeg_is_found_by_ruler_and_pilots_together(protector):
+    """JPEG 80 after a downscale to 80 % leaves a 36 % crop's pilots just under each
+    threshold at the ruler's (right) box; the two together with a strong ruler find it."""
+    from skimage import data
+
+    for name in ("astronaut", "coffee"):
+        im = Image.fromarray(getattr(data, name)()).convert("RGB").resize((256, 256), Image.Resampling.BICUBIC)
+        prot = tensor_to_pil(protector.protect(pil_to_tensor(im)))
+        x0, y0, cw, ch = 8, 2, 142, 131
+        part = prot.crop((x0, y0, x0 + cw, y0 + ch)).resize((round(cw * 0.8), round(ch * 0.8)),
+                                                             Image.Resampling.BICUBIC)
+        r = protector.inspect(_jpeg(pil_to_tensor(part), 80))
+        assert r.protected and r.cropped, name
+        assert box_iou(r.box, (x0 / 256, y0 / 256, (x0 + cw) / 256, (y0 + ch) / 256)) >= 0.95, name
+
+
+def test_the_joint_test_needs_a_strong_ruler_and_both_pilot_statistics():
+    from clrnet.protection.protector import Decoded, ProtectionConfig, jointly_verified
+
+    cfg = ProtectionConfig()
+
+    def dec(pilot: float, prom: float) -> Decoded:
+        return Decoded(256, (256, 256), (0.1, 0.1, 0.7, 0.7), None, None, pilot, torch.zeros(3, 8, 8), (0, 0),
+                       prominence=prom)
+
+    assert jointly_verified(cfg, [], 0.2) == (None, 0.2)
+    weak_ruler = [(cfg.joint_strength - 0.01, dec(6.0, 6.0))]
+    one_low = [(0.5, dec(cfg.joint_floor - 0.1, 9.0))]
+    short_sum = [(0.5, dec(cfg.joint_floor, cfg.joint_sum - cfg.joint_floor - 0.1))]
+    for tries in (weak_ruler, one_low, short_sum):
+        assert jointly_verified(cfg, tries, 0.3)[0] is None
+    good, better = dec(4.5, 4.6), dec(5.0, 4.9)
+    d, s = jointly_verified(cfg, [(0.45, good), (0.40, better)], 0.3)
+    assert d is not None and d.verified and d.pilot == 5.0 and s == 0.40
+
+
 def test_public_api_and_report_with_v2(tmp_path):
     from skimage import data
 

@@ -8,6 +8,8 @@ from typing import Optional
 
 import typer
 
+from .model import DEFAULT_MODEL
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="CLR-Net: protect photos against malicious cropping; localise crops and "
                        "recover what was cut away.")
@@ -97,7 +99,7 @@ INPUTS_HELP = "Photos: files, folders (--recursive: with subfolders) or quoted g
 def protect(
     inputs: list[Path] = typer.Argument(..., metavar="INPUT...", help=INPUTS_HELP),
     output: Path = typer.Option(..., "-o", "--output", help="Protected file (one INPUT file) or output folder."),
-    model: str = typer.Option("clrnet-small-128", "--model", "-m", help="Shipped model name or .safetensors file."),
+    model: str = typer.Option(DEFAULT_MODEL, "--model", "-m", help="Shipped model name or .safetensors file."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing outputs (never an input); protect photos "
                                "that already carry a protection."),
     format: Optional[str] = typer.Option(None, "--format", "-f", help="jpeg, webp, png or tiff (default: the input's own)."),
@@ -153,7 +155,7 @@ def inspect(
     inputs: list[Path] = typer.Argument(..., metavar="INPUT...", help=INPUTS_HELP),
     output: Path = typer.Option(..., "-o", "--output", help="Report folder (one INPUT file), or a folder of report "
                                 "folders plus results.jsonl and results.csv (several)."),
-    model: str = typer.Option("clrnet-small-128", "--model", "-m", help="Shipped model name or .safetensors file."),
+    model: str = typer.Option(DEFAULT_MODEL, "--model", "-m", help="Shipped model name or .safetensors file."),
     original_size: Optional[str] = typer.Option(None, "--original-size", help="Original WIDTHxHEIGHT if known; otherwise estimated."),
     force: bool = typer.Option(False, "--force", help="Write into a non-empty report folder; redo finished photos."),
     recursive: bool = RECURSIVE_OPTION,
@@ -316,7 +318,7 @@ def _refine_config(config: str):
 @app.command()
 def demo(
     output: Path = typer.Option(Path("demo-out"), "-o", "--output", help="Folder for demo.png and the images."),
-    model: str = typer.Option("clrnet-small-128", "--model", "-m", help="Shipped model name or .safetensors file."),
+    model: str = typer.Option(DEFAULT_MODEL, "--model", "-m", help="Shipped model name or .safetensors file."),
     size: Optional[int] = typer.Option(None, "--size", min=64, max=4096,
                                        help="Side of the sample photo (default: 512 as shipped; 2048 for "
                                             "clrnet-v2, the working frame of a phone photo)."),
@@ -345,7 +347,7 @@ def demo(
 @app.command("eval")
 def eval_(
     data: Path = typer.Option(..., "--data", help="Folder of photos (e.g. ../shared/datasets/test/kodak24)."),
-    model: str = typer.Option("clrnet-small-128", "--model", "-m", help="Shipped model name or .safetensors file."),
+    model: str = typer.Option(DEFAULT_MODEL, "--model", "-m", help="Shipped model name or .safetensors file."),
     out: Optional[Path] = typer.Option(None, "--out", help="Folder for report.md, results.csv, cells.csv, curves.png, figure.png."),
     attack: Optional[list[str]] = typer.Option(None, "--attack", "-a", help="Only these real attacks (repeatable); default: all."),
     crops: int = typer.Option(1, "--crops-per-bin", help="Crops per survival bin, photo and attack."),
@@ -370,6 +372,8 @@ def eval_(
     pool: Optional[Path] = typer.Option(None, "--pool", help="--security: the attacker's photos for averaging "
                                         "(default: train/ beside --data's split)."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Only the first N photos of --data."),
+    protected_only: bool = typer.Option(False, "--protected-only", help="clrnet-v2: leave out the never-protected "
+                                        "copies (detection and recovery only, in a third of the time)."),
 ) -> None:
     """The papers' protocol: protect, crop in survival bins, attack for real, inspect; tables beside the paper's."""
     import time
@@ -455,7 +459,7 @@ def eval_(
                 n = limit or (2 if quick else 8)
                 typer.echo(format_capacity(capacity_table(m, data, n, seed), n, data.name))
                 return
-            _eval_v2(m, data, attacks, size, crops, seed, 2 if quick else limit, t0, out)
+            _eval_v2(m, data, attacks, size, crops, seed, 2 if quick else limit, t0, out, not protected_only)
             return
         ev = evaluate(m, data, attacks, crops, seed=seed, limit=2 if quick else limit)
     except (FileNotFoundError, ValueError) as e:
@@ -503,26 +507,31 @@ def _eval_tamper(m, data: Path, attacks: Optional[list[str]], size: str, seed: i
 
 
 def _eval_v2(m, data: Path, attacks: list[str], size: str, crops: int, seed: int, limit: Optional[int],
-             t0: float, out: Optional[Path] = None) -> None:
-    """``eval`` for protection v2: a summary table per attack; with ``--out``, report.md,
-    results.csv (one row per sample, to see which photo did what) and figure.png
-    (original, received, recovered, Telea for the first photos)."""
+             t0: float, out: Optional[Path] = None, never_protected: bool = True) -> None:
+    """``eval`` for protection v2: a summary table per attack and, for several attacks,
+    one table of them all with their mean; with ``--out``, report.md, results.csv (one
+    row per sample, to see which photo did what) and figure.png (original, received,
+    recovered, Telea for the first photos). One pass: each photo is protected and its
+    baselines inpainted once for every attack."""
     import time
 
     from .evaluation import write_rows
-    from .evaluation_v2 import evaluate_v2, figure_v2, summary_v2
+    from .evaluation_v2 import attack_table, evaluate_v2, figure_v2, markdown_table, summary_v2
     from .files.imageio import write_text_atomic
 
-    text, samples, every = [], [], []
+    samples: list[dict] = []
+    every, per = evaluate_v2(m, data, attacks, size=size, crops_per_bin=crops, seed=seed, limit=limit,
+                             figure=samples if out else None, never_protected=never_protected)
+    head = (f"{data.name}: {m.name}, size {size}, {int(per['photos'])} photos, {crops} crop(s) per bin, "
+            f"seed {seed}, {time.time() - t0:.0f} s")
+    text = []
     for a in attacks:
-        rows, per = evaluate_v2(m, data, [a], size=size, crops_per_bin=crops, seed=seed, limit=limit,
-                                figure=samples if out and not samples else None)
-        lines = [f"### {data.name}: {m.name}, size {size}, attack {a}, {int(per['photos'])} photos, "
-                 f"{crops} crop(s) per bin, seed {seed}, {time.time() - t0:.0f} s\n", "| metric | value |\n|---|---|"]
-        lines += [f"| {k} | {v} |" for k, v in summary_v2(rows, per)]
-        typer.echo("\n".join(lines) + "\n")
+        lines = [f"### {head}, attack {a}\n", "| metric | value |\n|---|---|"]
+        lines += [f"| {k} | {v} |" for k, v in summary_v2([r for r in every if r.attack == a], per)]
         text.append("\n".join(lines) + "\n")
-        every += rows
+    if len(attacks) > 1:
+        text.append(markdown_table(attack_table(every), f"### {head}: every attack", 3) + "\n")
+    typer.echo("\n".join(text))
     if out:
         write_text_atomic("\n".join(text), out / "report.md")
         write_rows(every, out / "results.csv")
@@ -555,7 +564,7 @@ def keygen(
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (0.0.0.0: every interface)."),
     port: int = typer.Option(8000, "--port", help="Port to listen on."),
-    model: str = typer.Option("clrnet-small-128", "--model", "-m", help="Shipped model name or .safetensors file."),
+    model: str = typer.Option(DEFAULT_MODEL, "--model", "-m", help="Shipped model name or .safetensors file."),
     max_upload_mb: float = typer.Option(50, "--max-upload-mb", help="Largest upload accepted, in MB."),
 ) -> None:
     """A web page to protect and inspect photos, and its JSON API (/api/protect, /api/inspect, /docs)."""
@@ -577,7 +586,7 @@ def serve(
 
 @app.command()
 def bench(
-    model: str = typer.Option("clrnet-small-128", "--model", "-m", help="Shipped model name or .safetensors file."),
+    model: str = typer.Option(DEFAULT_MODEL, "--model", "-m", help="Shipped model name or .safetensors file."),
     sizes: str = typer.Option("128,256,512", "--sizes", help="Square photo sizes to time, comma-separated."),
     repeats: int = typer.Option(5, "--repeats", help="Timed calls per size (median), after one warm-up."),
     threads: int = typer.Option(2, "--threads", help="torch.set_num_threads for the run."),

@@ -19,7 +19,7 @@ from .networks import InvertibleUNet, Localizer, Preprocessor, Ruler, RulerReado
 if TYPE_CHECKING:
     from .protection.protector import Protector
 
-DEFAULT_MODEL = "clrnet-small-128"
+DEFAULT_MODEL = "clrnet-v2"  # the designed protection (issue 7); the paper's CLR-Net: "clrnet-small-128"
 
 
 class CLRNet(nn.Module):

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -106,6 +106,11 @@ class ProtectionConfig(BaseModel):
     pilot_presence: float = 5.0
     pilot_prominence: float = 5.5  # peak prominence of the pilot search below which a box is dropped
     pilot_search_prominence: float = 6.0  # the same for the search over a whole frame
+    # a box the ruler backs at least this strongly is also taken when its pilots reach
+    # joint_floor in both statistics and joint_sum together (``jointly_verified``)
+    joint_strength: float = 0.35
+    joint_floor: float = 4.0
+    joint_sum: float = 9.0
     reps: dict[int, int] = {}  # blocks per coded bit in a tile by working level (else 1)
     code_rate: dict[int, str] = {256: "3/4"}  # punctured inner code by working level (else "1/2"):
     # chosen on val by the recovery it buys (gain over the best inpainting, JPEG 80), not by how
@@ -144,6 +149,7 @@ class Decoded:
     # (h, w, bool) over the window: where the photo was edited after protection (a region
     # without the protection); empty with ``presence``
     edited: Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.bool))
+    prominence: float = 0.0  # how far the pilots' peak stands out among nearby shifts
 
 
 class Protector:
@@ -419,7 +425,7 @@ class Protector:
         refined, prom = self.refine(received, box, layout, search)
         if prom < self.cfg.pilot_prominence - 1.5 and not hard:  # nothing near this box: not our frame
             win, y0, x0 = self.resample(received, refined, fw, fh)
-            return Decoded(level, (fw, fh), refined, None, None, 0.0, win, (y0, x0))
+            return Decoded(level, (fw, fh), refined, None, None, 0.0, win, (y0, x0), prominence=prom)
         if prom >= self.cfg.pilot_prominence:  # a clear peak: sharpen it where it is
             refined, _ = self.refine(received, refined, layout, 3)
         win, y0, x0 = self.resample(received, refined, fw, fh)
@@ -470,7 +476,7 @@ class Protector:
                                      align_corners=False)[0, 0]
         edited = self.edited(presence, snr, win, layout) if presence.numel() else torch.zeros(0, dtype=torch.bool)
         return Decoded(level, (fw, fh), refined, message, thumb, soft.pilot, win, (y0, x0), verified, presence,
-                       coded if message is not None else None, edited)
+                       coded if message is not None else None, edited, prom)
 
     def soft_values(self, soft: channel.Soft, layout: channel.Layout) -> Tensor:
         """Each coded bit's combined soft value (positive: 1), the key's whitening undone."""
@@ -684,6 +690,23 @@ def _top_hypotheses(corr: Tensor, hyps: Tensor, k: int) -> list[tuple[float, tup
     return out
 
 
+def jointly_verified(cfg: ProtectionConfig, tries: list[tuple[float, Decoded]], strength: float
+                     ) -> tuple[Decoded | None, float]:
+    """The last resort of a search that found nothing: a box the ruler proposed strongly
+    (strength >= ``cfg.joint_strength``) where the pilots fall just short of either
+    threshold, but not of both together. After JPEG and a downscale the pilots of a
+    small crop come out at 4-5.5 where the ruler's box is right; pilots searched over
+    whole frames or at a box the ruler does not back stay under the thresholds alone
+    (the joint test is taken only where the ruler is strong). Returns the best such
+    decoding (most pilot evidence), marked verified, and its ruler strength."""
+    ok = [(s, d) for s, d in tries if s >= cfg.joint_strength and min(d.pilot, d.prominence) >= cfg.joint_floor
+          and d.pilot + d.prominence >= cfg.joint_sum]
+    if not ok:
+        return None, strength
+    s, d = max(ok, key=lambda t: t[1].pilot + t[1].prominence)
+    return replace(d, verified=True), s
+
+
 def _inspect(self: Protector, received: Tensor, top: int = 3, deep: bool = True, levels: int = 2,
              min_strength: float = 0.0) -> Reading:
     """Localise, verify and decode: the ruler proposes its ``top`` boxes per axis, the
@@ -709,6 +732,8 @@ def _inspect(self: Protector, received: Tensor, top: int = 3, deep: bool = True,
         ww, wh = working_size(w, h)
         return Reading(False, False, 0.0, FULL_FRAME, strength, 0.0, None, resize(received[None], wh, ww)[0])
 
+    tried: list[tuple[float, Decoded]] = []
+
     def first_verified(cands: list[tuple[float, Box]]) -> tuple[Decoded | None, float]:
         for i, (s, box) in enumerate(cands):
             implied = max(w / (box[2] - box[0]), h / (box[3] - box[1]))
@@ -716,11 +741,13 @@ def _inspect(self: Protector, received: Tensor, top: int = 3, deep: bool = True,
                 d = self.decode_at(received, box, level)
                 if d.verified:
                     return d, s
+                tried.append((s, d))
         return None, strength
 
     # the ruler's boxes first (cheap); the pilots' own search over whole frames when
     # none holds (the ruler misread an axis)
     found, strength = first_verified(boxes)
+    ruler_tries = list(tried)
     if found is None and deep:
         # the whole photo as it is, read for its payload even without a clear pilot peak:
         # an uncropped photo with a large edit (its checksum decides)
@@ -729,6 +756,8 @@ def _inspect(self: Protector, received: Tensor, top: int = 3, deep: bool = True,
             found = d
     if found is None and deep:
         found, strength = first_verified(self.pilot_boxes(received, hx, hy))
+    if found is None and deep:
+        found, strength = jointly_verified(self.cfg, ruler_tries, strength)
     if found is None:
         ww, wh = working_size(w, h)
         return Reading(False, False, 0.0, FULL_FRAME, strength, 0.0, None, resize(received[None], wh, ww)[0])
