@@ -23,11 +23,12 @@ from PIL import Image
 
 from .attacks import real
 from .data import list_images, pil_to_tensor, tensor_to_pil
-from .evaluation import REAL_ATTACKS, SURVIVAL_BINS, UNCROPPED, _via_format, sample_box_in_bin
+from .evaluation import REAL_ATTACKS, SURVIVAL_BINS, UNCROPPED, _via_format, detection_accuracy, sample_box_in_bin
 from .geometry import FULL_FRAME, Box, box_area, box_iou, box_mask, resize
 from .metrics import mask_f1, mean_ci, psnr, ssim
 from .protection.jnd import local_std, luminance
 from .protection.protector import Protector
+from .report import ATTACK_LABELS
 
 
 @dataclass
@@ -264,13 +265,6 @@ def summary_v2(rows: list[RowV2], per: dict[str, float]) -> list[tuple[str, str]
     ]
 
 
-ATTACK_NAMES = {"jpeg90": "JPEG 90", "jpeg80": "JPEG 80", "jpeg70": "JPEG 70", "jpeg50": "JPEG 50",
-                "jpeg10": "JPEG 10", "scale150": "scale 150 %", "scale125": "scale 125 %", "scale75": "scale 75 %",
-                "scale70": "scale 70 %", "scale50": "scale 50 %", "median": "median 3", "contrast": "contrast 1.3",
-                "dropout": "dropout 5 %", "none": "none", "gaussian": "Gauss σ1", "noise": "noise σ.02",
-                "brightness": "bright +20", "jpeg80+resize": "JPEG 80 + 80 %"}
-
-
 def attack_table(rows: list[RowV2]) -> list[dict[str, object]]:
     """One row per attack (in the order met) and their mean: detection on an even mix,
     never-protected photos called protected, mask F1, box IoU, payload decoded, the
@@ -282,9 +276,7 @@ def attack_table(rows: list[RowV2]) -> list[dict[str, object]]:
         unc = [r for r in rows if r.attack == a and r.protected and not r.cropped]
         never = [r for r in rows if r.attack == a and not r.protected]
         best = [max(r.psnr_cut_zero, r.psnr_cut_telea, r.psnr_cut_biharmonic) for r in crops]
-        row: dict[str, object] = {"attack": ATTACK_NAMES.get(a, a),
-                                  "detection": (float(np.mean([r.predicted_cropped for r in crops]))
-                                                + float(np.mean([not r.predicted_cropped for r in unc]))) / 2}
+        row: dict[str, object] = {"attack": ATTACK_LABELS.get(a, a), "detection": detection_accuracy(crops + unc)[0]}
         if never:  # (left out by ``never_protected=False``)
             row["never-protected called protected"] = float(np.mean([r.found_protection for r in never]))
         out.append({**row, "mask F1": float(np.mean([r.f1 for r in crops])), "box IoU": float(np.mean([r.iou for r in crops])),

@@ -732,22 +732,22 @@ def _inspect(self: Protector, received: Tensor, top: int = 3, deep: bool = True,
         ww, wh = working_size(w, h)
         return Reading(False, False, 0.0, FULL_FRAME, strength, 0.0, None, resize(received[None], wh, ww)[0])
 
-    tried: list[tuple[float, Decoded]] = []
-
-    def first_verified(cands: list[tuple[float, Box]]) -> tuple[Decoded | None, float]:
+    def first_verified(cands: list[tuple[float, Box]], tried: list[tuple[float, Decoded]] | None = None
+                       ) -> tuple[Decoded | None, float]:
         for i, (s, box) in enumerate(cands):
             implied = max(w / (box[2] - box[0]), h / (box[3] - box[1]))
             for level in candidates(implied)[:levels + (i == 0)]:
                 d = self.decode_at(received, box, level)
                 if d.verified:
                     return d, s
-                tried.append((s, d))
+                if tried is not None:
+                    tried.append((s, d))
         return None, strength
 
     # the ruler's boxes first (cheap); the pilots' own search over whole frames when
-    # none holds (the ruler misread an axis)
-    found, strength = first_verified(boxes)
-    ruler_tries = list(tried)
+    # none holds (the ruler misread an axis); last, the ruler's boxes tried again jointly
+    ruler_tries: list[tuple[float, Decoded]] = []
+    found, strength = first_verified(boxes, ruler_tries)
     if found is None and deep:
         # the whole photo as it is, read for its payload even without a clear pilot peak:
         # an uncropped photo with a large edit (its checksum decides)
