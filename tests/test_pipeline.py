@@ -112,3 +112,18 @@ def test_matched_model_says_uncropped_and_unprotected(tiny_matched, photo):
     assert never.protected is False and not never.cropped
     assert never.box == (0.0, 0.0, 1.0, 1.0)
     assert never.score < 0.5
+
+
+def test_the_default_model_is_protection_v2_in_python_and_on_the_command_line():
+    """The README's status: v2 is what protect / inspect use when no model is named."""
+    from typer.testing import CliRunner
+
+    from clrnet.cli import app
+    from clrnet.pipeline import get_model
+    from clrnet.protection.protector import Protector
+
+    m = get_model(None)
+    assert isinstance(m, Protector) and m.name == "clrnet-v2"
+    for command in ("protect", "inspect", "demo", "eval", "bench", "serve"):
+        help_text = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "200"}).output
+        assert "default: clrnet-v2" in help_text, command
