@@ -322,17 +322,17 @@ def test_shift_correlation_equals_scipys_valid_correlation():
     np.testing.assert_allclose(got, ref, atol=1e-3 * np.abs(ref).max())
 
 
-def test_pilot_pattern_slices_equal_the_region_built_alone():
+def test_a_region_of_the_pilot_pattern_equals_that_region_of_the_whole_frame_pattern():
     lay = channel.Layout(256, 192, 56)
-    roles, _ = channel.block_grid(lay, 30, 40, 100, 120)
-    alone = channel.whiten(channel.unit_pattern(lay, 30, 40, 100, 120) * (roles == -1).float()).numpy()
-    sliced = channel.pilot_pattern(lay, 30, 40, 100, 120)
-    # whitening is a 5 x 5 filter: only the two outer pixels (reflected at the region's edge) differ
-    np.testing.assert_allclose(sliced[2:-2, 2:-2], alone[2:-2, 2:-2], atol=1e-6)
-    far = channel.pilot_pattern(lay, -200, -10, 50, 60)  # beyond the cached margin: built alone
-    roles, _ = channel.block_grid(lay, -200, -10, 50, 60)
-    np.testing.assert_allclose(far, channel.whiten(channel.unit_pattern(lay, -200, -10, 50, 60)
-                                                   * (roles == -1).float()).numpy(), atol=1e-6)
+    m = 40  # the whole frame and beyond its sides (a window may stick out of the frame)
+    roles, _ = channel.block_grid(lay, -m, -m, 192 + 2 * m, 256 + 2 * m)
+    whole = channel.whiten(channel.unit_pattern(lay, -m, -m, 192 + 2 * m, 256 + 2 * m)
+                           * (roles == -1).float()).numpy()
+    for y0, x0, h, w in [(30, 40, 100, 120), (0, 0, 17, 9), (-20, -30, 60, 70), (150, 200, 60, 80)]:
+        region = channel.pilot_pattern(lay, y0, x0, h, w)
+        assert region.shape == (h, w)
+        # exact, edges included: the whitening blur sees the same neighbours as in the whole frame
+        np.testing.assert_allclose(region, whole[y0 + m:y0 + m + h, x0 + m:x0 + m + w], atol=1e-6)
 
 
 def test_block_signs_depend_only_on_position():

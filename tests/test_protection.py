@@ -399,3 +399,26 @@ def test_short_payload_is_found_among_the_list_decoders_candidates():
         found += got == message
         listed_only += got == message and best_only is None
     assert listed_only >= 5 and found >= 18, (found, listed_only)  # seeded: 22 found, 8 of them by the list
+
+
+def test_a_pilot_search_peak_counts_only_above_what_chance_reaches_over_its_positions(protector):
+    """Never-protected windows searched at several frame sizes peak near sqrt(2 ln P), the
+    chance maximum over P positions, and stay under the excess a hit needs; a protected
+    crop's peak stands far above it."""
+    from skimage import data
+
+    from clrnet.payload import channel
+    from clrnet.protection.jnd import luminance
+    from clrnet.protection.protector import search_excess
+
+    need = protector.cfg.pilot_search_excess
+    photos = [data.astronaut(), data.coffee(), data.chelsea(), data.rocket()]
+    for i, arr in enumerate(photos):
+        x = pil_to_tensor(Image.fromarray(arr))[:, :200, :180]
+        for lv in (256, 512, 1024):
+            _, _, prom = channel.pilot_search(protector.layout(lv, lv), luminance(x[None])[0, 0], x, (lv, lv))
+            assert search_excess(prom, (lv - 199) * (lv - 179)) < need, (i, lv, prom)
+    im = pil_to_tensor(Image.fromarray(data.astronaut()).resize((256, 256), Image.Resampling.LANCZOS))
+    crop = _jpeg(protector.protect(im), 80)[:, 40:240, 30:210]
+    y0, x0, prom = channel.pilot_search(protector.layout(256, 256), luminance(crop[None])[0, 0], crop, (256, 256))
+    assert (y0, x0) == (40, 30) and search_excess(prom, 57 * 77) >= need + 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from clrnet.evaluation_trust import HARD_FAMILIES, false_alarms, hard_case, photo_variants
 
@@ -40,3 +41,15 @@ def test_false_alarm_table(tiny_matched_model_path):
     assert [r["images"] for r in rows] == [*HARD_FAMILIES, "all"]
     assert all(r["n"] == 2 for r in rows[:-1]) and rows[-1]["n"] == 2 * len(HARD_FAMILIES)
     assert all(0 <= r["called protected"] <= 1 and 0 <= r["called cropped"] <= 1 for r in rows)
+
+
+def test_false_alarms_in_two_processes_count_the_same_as_in_one(tiny_matched_model_path, tmp_path):
+    from skimage import data
+
+    for split, arr in (("train", data.astronaut()), ("val", data.chelsea()), ("test", data.coffee())):
+        (tmp_path / split).mkdir()
+        Image.fromarray(arr).resize((96, 64)).save(tmp_path / split / f"{split}.png")
+    one = false_alarms(str(tiny_matched_model_path), tmp_path, per_family=1, progress=False)
+    two = false_alarms(str(tiny_matched_model_path), tmp_path, per_family=1, progress=False, workers=2)
+    assert one == two
+    assert [r["n"] for r in one] == [2] * len(HARD_FAMILIES) + [3] * 6 + [2 * len(HARD_FAMILIES) + 18]

@@ -125,39 +125,74 @@ def photo_variants(im: Image.Image) -> Iterator[tuple[str, Image.Image]]:
         yield f"{size_name}, halved", half
 
 
+Item = tuple[str, object]  # ("synthetic", (family, i)) or ("photo", path)
+_WORKER_MODEL: list[Model] = []
+
+
+def _verdicts(m: Model, item: Item) -> list[tuple[str, bool, bool]]:
+    """(family, called protected, called cropped) for each image one item makes: a
+    synthetic image as made and after JPEG 80, or a photo's six variants."""
+    kind, what = item
+    if kind == "synthetic":
+        family, i = what  # type: ignore[misc]
+        im = hard_case(family, int(i))
+        images = [(family, im), (family, _jpeg(im))]
+    else:
+        with Image.open(what) as im:  # type: ignore[arg-type]
+            rgb = im.convert("RGB")
+        images = [(f"photos: {name}", v) for name, v in photo_variants(rgb)]
+    out = []
+    for family, im in images:
+        found = inspect(im, m)
+        out.append((family, bool(found.protected), bool(found.cropped)))
+    return out
+
+
+def _start_worker(model: Model | str | None) -> None:
+    import torch
+
+    torch.set_num_threads(1)  # one process per core
+    _WORKER_MODEL[:] = [get_model(model)]
+
+
+def _worker_verdicts(item: Item) -> list[tuple[str, bool, bool]]:
+    return _verdicts(_WORKER_MODEL[0], item)
+
+
 def false_alarms(model: Model | str | None, data_root: str | Path | None, per_family: int = 40,
-                 photo_limit: int | None = None, progress: bool = True) -> list[dict[str, object]]:
-    """Rows per family: images, share called protected, share called cropped."""
+                 photo_limit: int | None = None, progress: bool = True, workers: int = 1) -> list[dict[str, object]]:
+    """Rows per family: images, share called protected, share called cropped. ``workers``
+    processes of one torch thread each share the images (the counts do not depend on it)."""
     from tqdm import tqdm
 
-    m = get_model(model)
-    counts: dict[str, list[int]] = {}
-
-    def count(family: str, im: Image.Image) -> None:
-        found = inspect(im, m)
-        c = counts.setdefault(family, [0, 0, 0])
-        c[0] += 1
-        c[1] += int(bool(found.protected))
-        c[2] += int(found.cropped)
-
-    jobs: list[tuple[str, object]] = [(f, i) for f in HARD_FAMILIES for i in range(per_family)]
+    items: list[Item] = [("synthetic", (f, i)) for f in HARD_FAMILIES for i in range(per_family)]
     photos: list[Path] = []
     if data_root is not None:
         for split in ("train", "val", "test"):
             photos += list_images(Path(data_root) / split)
         photos = photos[:photo_limit]
-    bar = tqdm(total=len(jobs) + len(photos), desc="never-protected images", disable=not progress)
-    for family, i in jobs:
-        im = hard_case(family, int(i))  # type: ignore[arg-type]
-        count(family, im)
-        count(family, _jpeg(im))
+    items += [("photo", p) for p in photos]
+    bar = tqdm(total=len(items), desc="never-protected images", disable=not progress)
+    counts: dict[str, list[int]] = {}
+
+    def count(verdicts: list[tuple[str, bool, bool]]) -> None:
+        for family, protected, cropped in verdicts:
+            c = counts.setdefault(family, [0, 0, 0])
+            c[0] += 1
+            c[1] += int(protected)
+            c[2] += int(cropped)
         bar.update(1)
-    for p in photos:
-        with Image.open(p) as im:
-            rgb = im.convert("RGB")
-        for name, variant in photo_variants(rgb):
-            count(f"photos: {name}", variant)
-        bar.update(1)
+
+    if workers <= 1:
+        m = get_model(model)
+        for item in items:
+            count(_verdicts(m, item))
+    else:
+        from multiprocessing import get_context
+
+        with get_context("spawn").Pool(workers, _start_worker, (model,)) as pool:
+            for verdicts in pool.imap(_worker_verdicts, items):
+                count(verdicts)
     bar.close()
     rows = [{"images": k, "n": v[0], "called protected": v[1] / v[0], "called cropped": v[2] / v[0]}
             for k, v in counts.items()]
