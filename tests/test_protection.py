@@ -422,3 +422,15 @@ def test_a_pilot_search_peak_counts_only_above_what_chance_reaches_over_its_posi
     crop = _jpeg(protector.protect(im), 80)[:, 40:240, 30:210]
     y0, x0, prom = channel.pilot_search(protector.layout(256, 256), luminance(crop[None])[0, 0], crop, (256, 256))
     assert (y0, x0) == (40, 30) and search_excess(prom, 57 * 77) >= need + 2
+
+
+def test_slivers_of_photos_are_inspected_without_error(protector):
+    """Photos 1-3 px across (the fuzzer's 1530 x 2 TIFF broke the whitening's reflection
+    and the resampling of a box off the frame): protected and inspected, no protection read."""
+    from clrnet.pipeline import inspect, protect
+
+    rng = np.random.default_rng(0)
+    for w, h in [(1530, 2), (2, 700), (3, 3), (1, 1), (40, 3), (15, 300)]:
+        im = Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
+        found = inspect(protect(im, protector), protector)
+        assert not found.protected and not found.cropped, (w, h)

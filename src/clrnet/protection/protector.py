@@ -46,6 +46,7 @@ SNAP_FROM_LEVEL = 1024  # (from this working level: smaller frames drift too lit
 # away (val: what is left of a single protection reads 0.20-0.28; earlier protections
 # that were then found, 0.41 and up)
 BENEATH_MIN_STRENGTH = 0.30
+MIN_READABLE_SIDE = 16  # px: a narrower photo holds under four 4 x 4 blocks across, no readable protection
 SIZE_FIELD_MIN = 16  # message bytes from which the payload carries the frame's exact size (2 bytes);
 # smaller ones carry it to 1/127 of the long side in 1 byte: the ruler alone misreads the
 # frame's shape when an earlier protection lies beneath
@@ -347,8 +348,9 @@ class Protector:
         x0, y0, x1, y1 = box
         kx0, kx1 = math.ceil(x0 * width - 0.5), math.floor(x1 * width - 0.5) + 1
         ky0, ky1 = math.ceil(y0 * height - 0.5), math.floor(y1 * height - 0.5) + 1
-        kx0, ky0 = max(kx0, 0), max(ky0, 0)
-        kx1, ky1 = min(kx1, width), min(ky1, height)
+        # at least one frame pixel, also for a box that lies off the frame (a sliver of a photo)
+        kx0, ky0 = min(max(kx0, 0), width - 1), min(max(ky0, 0), height - 1)
+        kx1, ky1 = max(min(kx1, width), kx0 + 1), max(min(ky1, height), ky0 + 1)
         src = received[None].float()
         nw, nh = max(kx1 - kx0, 1), max(ky1 - ky0, 1)
         if src.shape[-1] > 1.25 * nw or src.shape[-2] > 1.25 * nh:  # antialias before sampling
@@ -750,7 +752,7 @@ def _inspect(self: Protector, received: Tensor, top: int = 3, deep: bool = True,
     boxes = sorted(((min(sx, sy), (ax[0], ay[0], ax[1], ay[1])) for sx, ax in hx for sy, ay in hy), reverse=True)
     _, h, w = received.shape
     strength = boxes[0][0]
-    if strength < min_strength:
+    if strength < min_strength or min(h, w) < MIN_READABLE_SIDE:
         ww, wh = working_size(w, h)
         return Reading(False, False, 0.0, FULL_FRAME, strength, 0.0, None, resize(received[None], wh, ww)[0])
 
