@@ -347,12 +347,15 @@ def frame_pilots_spectrum(layout: Layout, height: int, width: int) -> np.ndarray
     return _spectrum(frame_pilots(layout, height, width))
 
 
-def pilot_shift(layout: Layout, window: np.ndarray, y0: int, x0: int, search: int) -> tuple[float, float, float]:
+def pilot_shift(layout: Layout, window: np.ndarray, y0: int, x0: int, search: int,
+                pattern: np.ndarray | None = None) -> tuple[float, float, float]:
     """Sub-pixel (dy, dx) such that window pixel (y, x) is frame pixel (y0 + y + dy,
     x0 + x + dx), found by cross-correlating the ``matched`` window (h, w) with the
-    pilot pattern over shifts in [-search, search]; and the peak's prominence."""
+    pilot pattern over shifts in [-search, search]; and the peak's prominence.
+    ``pattern``: that pattern, (h + 2 search, w + 2 search) from frame pixel
+    (y0 - search, x0 - search), when the caller has it (a slice of a larger window's)."""
     h, w = window.shape
-    p = pilot_pattern(layout, y0 - search, x0 - search, h + 2 * search, w + 2 * search)
+    p = pilot_pattern(layout, y0 - search, x0 - search, h + 2 * search, w + 2 * search) if pattern is None else pattern
     c = correlate_shifts(p, window)  # (2s+1, 2s+1): c[dy+s, dx+s]
     iy, ix = np.unravel_index(int(np.argmax(c)), c.shape)
     prominence = _prominence(c, iy, ix)

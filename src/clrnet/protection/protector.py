@@ -46,7 +46,6 @@ SNAP_FROM_LEVEL = 1024  # (from this working level: smaller frames drift too lit
 # away (val: what is left of a single protection reads 0.20-0.28; earlier protections
 # that were then found, 0.41 and up)
 BENEATH_MIN_STRENGTH = 0.30
-MIN_READABLE_SIDE = 16  # px: a narrower photo holds under four 4 x 4 blocks across, no readable protection
 SIZE_FIELD_MIN = 16  # message bytes from which the payload carries the frame's exact size (2 bytes);
 # smaller ones carry it to 1/127 of the long side in 1 byte: the ruler alone misreads the
 # frame's shape when an earlier protection lies beneath
@@ -368,13 +367,16 @@ class Protector:
         lum = luminance(win[None])[0, 0]
         h, w = lum.shape
         a = channel.matched(lum, win)
-        dy, dx, whole = channel.pilot_shift(layout, a, y0, x0, search)
+        s2 = 2 * search  # the window's pattern, built once: each quarter's is a slice of it
+        pattern = channel.pilot_pattern(layout, y0 - search, x0 - search, h + s2, w + s2)
+        dy, dx, whole = channel.pilot_shift(layout, a, y0, x0, search, pattern)
         pts = [(h / 2, w / 2, dy, dx, whole)]
         if h >= 96 and w >= 96 and whole >= self.cfg.pilot_prominence:  # per quarter: scale as well
             quarters = []
             for sy, sx in [(slice(a, b), slice(c, d)) for a, b in ((0, h // 2), (h // 2, h))
                            for c, d in ((0, w // 2), (w // 2, w))]:
-                qy, qx, prom = channel.pilot_shift(layout, a[sy, sx], y0 + sy.start, x0 + sx.start, search)
+                qy, qx, prom = channel.pilot_shift(layout, a[sy, sx], y0 + sy.start, x0 + sx.start, search,
+                                                   pattern[sy.start:sy.stop + s2, sx.start:sx.stop + s2])
                 quarters.append(((sy.start + sy.stop) / 2, (sx.start + sx.stop) / 2, qy, qx, prom))
             good = [q for q in quarters if q[4] >= 4.0]
             if len(good) >= 2:
@@ -752,7 +754,7 @@ def _inspect(self: Protector, received: Tensor, top: int = 3, deep: bool = True,
     boxes = sorted(((min(sx, sy), (ax[0], ay[0], ax[1], ay[1])) for sx, ax in hx for sy, ay in hy), reverse=True)
     _, h, w = received.shape
     strength = boxes[0][0]
-    if strength < min_strength or min(h, w) < MIN_READABLE_SIDE:
+    if strength < min_strength:
         ww, wh = working_size(w, h)
         return Reading(False, False, 0.0, FULL_FRAME, strength, 0.0, None, resize(received[None], wh, ww)[0])
 
