@@ -53,3 +53,11 @@ def test_false_alarms_in_two_processes_count_the_same_as_in_one(tiny_matched_mod
     two = false_alarms(str(tiny_matched_model_path), tmp_path, per_family=1, progress=False, workers=2)
     assert one == two
     assert [r["n"] for r in one] == [2] * len(HARD_FAMILIES) + [3] * 6 + [2 * len(HARD_FAMILIES) + 18]
+
+
+def test_the_default_model_calls_no_hard_case_protected():
+    """The README's false-alarm floor (<= 2 % per hard-case family) with the shipped default
+    model: two images of every family, as made and after JPEG 80, none called protected."""
+    rows = false_alarms(None, None, per_family=2, progress=False)
+    assert [r["images"] for r in rows] == [*HARD_FAMILIES, "all"]
+    assert all(r["called protected"] == 0 and r["called cropped"] == 0 for r in rows), rows
