@@ -1,6 +1,6 @@
 """Fuzz the file boundary: mutated and malformed photos through protect and inspect.
 
-    python scripts/fuzz.py [--n 10000] [--seed 0] [--model clrnet-small-128] [--keep runs/fuzz]
+    python scripts/fuzz.py [--n 10000] [--seed 0] [--model clrnet-v2] [--threads 2] [--keep runs/fuzz]
 
 Valid seed files of every format we read (JPEG with EXIF, PNG with an ICC profile,
 TIFF, multi-page TIFF, WebP, animated GIF, BMP) are mutated, seeded: truncated,
@@ -172,12 +172,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=10000)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--model", default="clrnet-small-128")
+    ap.add_argument("--model", default="clrnet-v2")
+    ap.add_argument("--threads", type=int, default=2, help="torch threads (1 leaves a core free)")
     ap.add_argument("--keep", type=Path, default=Path("runs/fuzz"), help="Where failing files are kept.")
     args = ap.parse_args()
     import torch
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     res = fuzz(args.n, args.seed, args.model, args.keep)
     c = res["counts"]
     print(f"| files | worked | refused (one-line error) | failed (traceback or wrong message) | "

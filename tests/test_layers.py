@@ -71,3 +71,52 @@ def test_cli_refuses_to_protect_again_unless_forced(tmp_path, photo):
     forced = subprocess.run(CLI + ["protect", str(tmp_path / "p.png"), "-o", str(tmp_path / "q.png"), "--force"],
                             capture_output=True, text=True)
     assert forced.returncode == 0, forced.stderr
+
+
+ROCKET_CROP = (49, 98, 281, 253)  # of scikit-image's rocket at 384 x 256: 37 % of the area
+
+
+@pytest.fixture(scope="module")
+def laundered_rocket() -> Image.Image:
+    """A crop whose earlier ruler, once the later protection is taken away, reads at
+    chance (below the default's 0.30), protected again at its own size, JPEG 90."""
+    from skimage import data
+
+    first = protect(Image.fromarray(data.rocket()).resize((384, 256), Image.Resampling.BICUBIC), "clrnet-v2")
+    return jpeg(protect(first.crop(ROCKET_CROP), "clrnet-v2"), 90)
+
+
+def test_thorough_finds_a_laundered_crop_the_default_does_not_look_for(laundered_rocket):
+    from clrnet.pipeline import get_model, thorough
+
+    m = get_model("clrnet-v2")
+    assert not inspect(laundered_rocket, m).cropped  # the default stops at the weak ruler
+    found = inspect(laundered_rocket, thorough(m))
+    assert found.cropped and len(found.layers) == 2
+    x0, y0, x1, y1 = ROCKET_CROP
+    err = np.abs(np.subtract(found.box, (x0 / 384, y0 / 256, x1 / 384, y1 / 256))) * [384, 256, 384, 256]
+    assert err.max() <= 3
+
+
+def test_thorough_reports_a_photo_protected_once_as_once(photo):
+    from clrnet.pipeline import get_model, thorough
+
+    found = inspect(jpeg(protect(photo, "clrnet-v2"), 80), thorough(get_model("clrnet-v2")))
+    assert not found.cropped and len(found.layers) == 1
+
+
+def test_cli_thorough(tmp_path, laundered_rocket):
+    src = tmp_path / "received.png"
+    laundered_rocket.save(src)
+    r = subprocess.run(CLI + ["inspect", str(src), "-o", str(tmp_path / "rep"), "--thorough"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "CROPPED" in r.stdout
+    import json
+
+    report = json.loads((tmp_path / "rep" / "report.json").read_text())
+    assert report["protections"] == 2 and report["cropped"]
+    v1 = subprocess.run(CLI + ["inspect", str(src), "-o", str(tmp_path / "v1"), "--thorough", "-m",
+                               "clrnet-small-128"], capture_output=True, text=True)
+    assert v1.returncode != 0 and "Traceback" not in v1.stderr
+    assert v1.stderr.strip().endswith("has one layer") and len(v1.stderr.strip().splitlines()) == 1

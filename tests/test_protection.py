@@ -279,10 +279,34 @@ def test_pilots_find_the_box_when_the_ruler_misreads_an_axis(protector, protecte
     hy = [(0.4, (0.0, 0.5))]
     found = protector.pilot_boxes(received, hx, hy)
     assert found, "no pilot peak"
+    assert found[0][2] == 768
     # the square frame's box until the payload tells the frame's exact size
     d = protector.decode_at(received, found[0][1], 768)
     assert d.verified and d.message is not None and d.frame == (768, 512)
     assert box_iou(d.box, (x0 / 768, y0 / 512, x1 / 768, y1 / 512)) >= 0.95
+
+
+def test_pilots_find_an_enlarged_crop_at_the_level_it_was_protected_at(protector):
+    """A quarter of a 384 x 256 photo enlarged 2 x to the photo's size implies a
+    768 px original, but it was protected at 384: the pilots are also searched one to
+    three levels below the implied one, and the box comes back with that level."""
+    from skimage import data
+
+    photo = pil_to_tensor(Image.fromarray(data.astronaut()).resize((384, 256), Image.Resampling.BICUBIC))
+    x0, y0, x1, y1 = 100, 60, 292, 188  # a quarter of the area
+    crop = protector.protect(photo)[None, :, y0:y1, x0:x1]
+    big = torch.nn.functional.interpolate(crop, scale_factor=2, mode="bicubic", align_corners=False)[0]
+    received = _jpeg(big.clamp(0, 1), 90)
+    truth = (x0 / 384, y0 / 256, x1 / 384, y1 / 256)
+    hx = [(0.5, (truth[0], truth[2]))]  # x right; y wrong
+    hy = [(0.4, (0.0, 0.9))]
+    found = protector.pilot_boxes(received, hx, hy)
+    assert found, "no pilot peak"
+    _, box, level = found[0]
+    assert level == 384
+    d = protector.decode_at(received, box, level)
+    assert d.verified and d.message is not None and d.frame == (384, 256)
+    assert box_iou(d.box, truth) >= 0.95
 
 
 @pytest.fixture(scope="module")

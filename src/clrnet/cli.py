@@ -61,12 +61,13 @@ def _batch_guard(run):
         raise typer.Exit(130)
 
 
-def _keyed_model(model: str, key: Optional[Path]):
-    """The model by name, with the key file's patterns if given; one-line errors."""
-    from .pipeline import get_model, with_key
+def _keyed_model(model: str, key: Optional[Path], deep_layers: bool = False):
+    """The model by name, with the key file's patterns if given (and looking beneath
+    every protection with ``deep_layers``); one-line errors."""
+    from .pipeline import get_model, thorough, with_key
 
     try:
-        return with_key(get_model(model), key)
+        return thorough(with_key(get_model(model), key), deep_layers)
     except (FileNotFoundError, ValueError) as e:
         _fail(str(e))
 
@@ -164,6 +165,8 @@ def inspect(
     engine: str = ENGINE_OPTION,
     address: Optional[str] = ADDRESS_OPTION,
     key: Optional[Path] = KEY_OPTION,
+    thorough: bool = typer.Option(False, "--thorough", help="clrnet-v2: look beneath every protection, "
+                                  "however weak the earlier ruler (laundered crops; about 8 s more a photo)."),
 ) -> None:
     """Was each photo cropped from a protected photo? Where, and what was cut away?"""
     from .batch import write_report_folder
@@ -183,13 +186,13 @@ def inspect(
                 from .scale.ray_engine import inspect_ray
 
                 return inspect_ray(inputs, output, model, original_size=size, recursive=recursive, force=force,
-                                   images=images, address=address, key=key)
-            m = _keyed_model(model, key)
+                                   images=images, address=address, key=key, thorough=thorough)
+            m = _keyed_model(model, key, thorough)
             return list(inspect_many(inputs, output, m, original_size=size, recursive=recursive, force=force,
                                      images=images, workers=workers, progress=True))
 
         if engine == "ray":
-            _keyed_model(model, key)
+            _keyed_model(model, key, thorough)
         results = _batch_guard(run)
         cropped = sum(bool((r.report or {}).get("cropped")) for r in results)
         edited = sum(bool((r.report or {}).get("tampered")) for r in results)
@@ -198,7 +201,7 @@ def inspect(
         _finish_batch(results, "inspected", output)
         return
     image = inputs[0]
-    m = _keyed_model(model, key)
+    m = _keyed_model(model, key, thorough)
     try:
         if output.is_dir() and any(output.iterdir()) and not force:
             raise OutputExistsError(f"{output}: folder is not empty (use --force to write into it)")

@@ -55,6 +55,16 @@ def with_key(model: "Model", key: "str | Path | ProtectionKey | None") -> "Model
     return model.with_key(key if isinstance(key, ProtectionKey) else load_key(key))
 
 
+def thorough(model: "Model", on: bool = True) -> "Model":
+    """``model`` looking beneath every protection it takes away (``Protector.thorough``;
+    ``on=False``: unchanged). Layers belong to protection v2: ValueError for v1."""
+    if not on:
+        return model
+    if not isinstance(model, Protector):
+        raise ValueError(f"--thorough needs protection v2 (--model clrnet-v2): {model.cfg.name} has one layer")
+    return model.thorough()
+
+
 @dataclass
 class NativeInspection:
     cropped: bool

@@ -42,10 +42,6 @@ from .key import ProtectionKey
 ASPECTS = (1.0, 1.5, 2 / 3, 4 / 3, 3 / 4, 16 / 9, 9 / 16)  # W / H of the originals the pilots search for
 ASPECT_SNAP = 0.015  # a frame read within 1.5 % of a common aspect is also tried at that aspect
 SNAP_FROM_LEVEL = 1024  # (from this working level: smaller frames drift too little to lose the pilots)
-# ruler strength below which nothing is looked for beneath a protection that was taken
-# away (val: what is left of a single protection reads 0.20-0.28; earlier protections
-# that were then found, 0.41 and up)
-BENEATH_MIN_STRENGTH = 0.30
 SIZE_FIELD_MIN = 16  # message bytes from which the payload carries the frame's exact size (2 bytes);
 # smaller ones carry it to 1/127 of the long side in 1 byte: the ruler alone misreads the
 # frame's shape when an earlier protection lies beneath
@@ -112,6 +108,12 @@ class ProtectionConfig(BaseModel):
     # and each of the 54 crops the search found (40 photos at 256 px, 20 at their own
     # size, six attacks) 1.95 or more, but one at a box of IoU 0.59 (1.50)
     pilot_search_excess: float = 1.8
+    # ruler strength below which nothing is looked for beneath a protection that was taken
+    # away. What is left of a single protection reads at chance (val: 0.16-0.29, a photo
+    # never protected 0.16-0.33), and so do some earlier protections the pilots' search
+    # then finds (0.24-0.29); searching beneath every protection takes a 256 px photo's
+    # inspect from 0.24 s to 9 s, so it is the thorough mode's (0.0), not the default
+    beneath_min_strength: float = 0.30
     # a box the ruler backs at least this strongly is also taken when its pilots reach
     # joint_floor in both statistics and joint_sum together (``jointly_verified``)
     joint_strength: float = 0.35
@@ -194,6 +196,16 @@ class Protector:
         keyed = Protector(self.cfg, base if key is None else f"{base} (key {key.fingerprint})", key)
         keyed._refiner = self._refiner
         return keyed
+
+    def thorough(self) -> "Protector":
+        """The same protection, looking beneath every protection it takes away, however
+        weak the ruler left there: finds laundered crops whose earlier ruler reads at
+        chance (the pilots' search finds them), at about 8 s more per protected photo."""
+        if self.cfg.beneath_min_strength == 0.0:
+            return self
+        other = Protector(self.cfg.model_copy(update={"beneath_min_strength": 0.0}), self.name, self.key)
+        other._refiner = self._refiner
+        return other
 
     def whitening(self, n_bits: int) -> Tensor | None:
         """The key's stream (0/1) XORed onto the coded payload bits (None: no key)."""
@@ -309,10 +321,12 @@ class Protector:
         whole received photo (it was the last thing done to it, no crop since) is
         rebuilt from its decoded payload and taken away, and what lies beneath is
         read again: a crop of a protected photo, protected again, shows its earlier
-        protection and the earlier box. The layers beneath are read on the ruler's
-        boxes only, by the pilots and by ruler and pilots together (not the pilots'
-        search over whole frames), which keeps a photo protected once about as fast to
-        inspect as before."""
+        protection and the earlier box. A layer beneath is read only where its ruler
+        reaches ``cfg.beneath_min_strength`` (what is left of a single protection taken
+        away stays below it: val 0.16-0.29), which keeps a photo protected once about
+        as fast to inspect as before (``thorough()``: everywhere); there, as on top,
+        the ruler's boxes, the pilots' search over whole frames (a ruler that misread
+        an axis, an enlarged crop) and ruler and pilots together."""
         layers = [self.inspect(received)]
         x = received
         while len(layers) < most:
@@ -322,8 +336,12 @@ class Protector:
             if self.layout(*working_size(x.shape[-1], x.shape[-2])).n_bits != top.decoded.codeword.numel():
                 break  # rescaled to another working level since: it cannot be rebuilt here
             x = (x - self.change(x, top.decoded.codeword)).clamp(0, 1)
-            # an earlier protection may have been rescaled with its crop: every level
-            beneath = _inspect(self, x, deep=False, levels=len(LEVELS), min_strength=BENEATH_MIN_STRENGTH)
+            # an earlier protection may have been rescaled with its crop: the pilots' search
+            # tries the levels below the implied one (every level on each of the ruler's
+            # nine boxes made a 96 x 80 photo take 5 s); not the whole photo's payload:
+            # what is left of the one taken away may pass its checksum
+            beneath = _inspect(self, x, deep=False, search=True, levels=2,
+                               min_strength=self.cfg.beneath_min_strength)
             if not beneath.protected:  # what is left of a single protection does not verify
                 break
             layers.append(beneath)
@@ -527,15 +545,22 @@ class Protector:
         return tamper_mask(presence, skip, thresholds_for(snr))
 
     def scale_hypotheses(self, received: Tensor, hx: list[tuple[float, tuple[float, float]]],
-                         hy: list[tuple[float, tuple[float, float]]], most: int = 5
+                         hy: list[tuple[float, tuple[float, float]]], most: int = 5, most_below: int = 6
                          ) -> list[tuple[int, float, int, int]]:
         """(level, scale) pairs to search the pilots at, most likely first: the fragment
         already at working scale (an original of exactly a level's size), then, for each
         of the ruler's axis hypotheses (one axis is enough: the other may be wrong) and
         each common aspect ratio, the original's size it implies and so its working
-        frame and the scale from the fragment to it. Returns (level, scale, frame W, H)."""
+        frame and the scale from the fragment to it; after these, up to ``most_below`` of
+        the same at the one to three levels below (an enlarged copy). Returns (level,
+        scale, frame W, H)."""
         _, h, w = received.shape
-        out = [(lv, 1.0, lv, lv) for lv in LEVELS if max(h, w) <= lv <= 3 * max(h, w)]
+        fixed = [(lv, 1.0, lv, lv) for lv in LEVELS if max(h, w) <= lv <= 3 * max(h, w)]
+        implied: list[tuple[int, float, int, int]] = []
+
+        def new(lv: int, sc: float, taken: list[tuple[int, float, int, int]]) -> bool:
+            return max(h, w) * sc <= lv and all(lv != o[0] or abs(sc / o[1] - 1) > 0.02 for o in taken)
+
         hyps = sorted([(s, "x", iv) for s, iv in hx] + [(s, "y", iv) for s, iv in hy], key=lambda t: -t[0])
         for _, axis, (lo, hi) in hyps:
             extent = (w if axis == "x" else h) / max(hi - lo, 1e-3)
@@ -543,19 +568,30 @@ class Protector:
                 ow, oh = (extent, extent / aspect) if axis == "x" else (extent * aspect, extent)
                 fw, fh = working_size(max(round(ow), 1), max(round(oh), 1))
                 sc = fw / ow
-                lv = max(fw, fh)
-                if max(h, w) * sc <= lv and all(lv != o[0] or abs(sc / o[1] - 1) > 0.02 for o in out):
-                    out.append((lv, sc, fw, fh))
-        return out[:len([o for o in out if o[1] == 1.0]) + most]
+                if new(max(fw, fh), sc, implied):
+                    implied.append((max(fw, fh), sc, fw, fh))
+        implied = implied[:most]
+        # a copy enlarged after the crop implies a larger original than the one that
+        # was protected, so its working frame may be one to three levels below the one
+        # the implied size gives (a quarter of a photo enlarged to the photo's size: 2-2.7 x)
+        below: list[tuple[int, float, int, int]] = []
+        for lv, sc, fw, fh in implied:
+            for ls in reversed(LEVELS[max(0, LEVELS.index(lv) - 3):LEVELS.index(lv)]):
+                sw, sh = frame_size(ls, fw / fh)
+                if new(ls, sc * sw / fw, fixed + implied + below):
+                    below.append((ls, sc * sw / fw, sw, sh))
+        return fixed + [o for o in implied if new(o[0], o[1], fixed)] + below[:most_below]
 
     def pilot_boxes(self, received: Tensor, hx: list[tuple[float, tuple[float, float]]],
-                    hy: list[tuple[float, tuple[float, float]]]) -> list[tuple[float, Box]]:
+                    hy: list[tuple[float, tuple[float, float]]]) -> list[tuple[float, Box, int]]:
         """Boxes found by the pilots alone: for each (level, scale) hypothesis the
         fragment brought to working scale is searched for over a whole square frame of
         that level (the pattern is anchored at the top-left corner, so the frame's other
-        side does not matter). Returns (score, box) for peaks that stand out, best first."""
+        side does not matter). Returns (score, box, level) for peaks that stand out,
+        best first: the level is where the pilots peaked (an enlarged copy's box implies
+        a larger one)."""
         _, h, w = received.shape
-        out: list[tuple[float, Box]] = []
+        out: list[tuple[float, Box, int]] = []
         lum_full = luminance(received[None].float())
 
         def search(lv: int, sc: float, fw: int, fh: int) -> tuple[float, Box] | None:
@@ -598,9 +634,9 @@ class Protector:
                     other = search(lv, sc0 * (1 + 0.004 * k), fw, fh)
                     if other is not None and other[0] > hit[0]:
                         hit = other
-            out.append(hit)
+            out.append((*hit, lv))
             if hit[0] >= 2 * self.cfg.pilot_search_prominence:  # unmistakable: stop here
-                return [hit]
+                return [out[-1]]
         out.sort(key=lambda t: -t[0])
         return out
 
@@ -732,12 +768,13 @@ def jointly_verified(cfg: ProtectionConfig, tries: list[tuple[float, Decoded]], 
 
 
 def _inspect(self: Protector, received: Tensor, top: int = 3, deep: bool = True, levels: int = 2,
-             min_strength: float = 0.0) -> Reading:
+             min_strength: float = 0.0, search: bool | None = None) -> Reading:
     """Localise, verify and decode: the ruler proposes its ``top`` boxes per axis, the
     pilots verify them (and refine the first that holds), the payload is decoded
     there and paints the cut-away part; when none holds, the ruler's boxes are tried
     again with ruler and pilots together (``jointly_verified``). ``deep``: before
-    that, read the whole photo and search the pilots over whole frames too;
+    that, read the whole photo for its payload; ``search`` (by default as ``deep``):
+    and search the pilots over whole frames;
     ``levels``: working levels tried per box (the size the box implies, then the next
     larger one: downscaling is common; for the ruler's best box also the next smaller
     one: an upscaled copy); a ruler weaker than ``min_strength`` is taken for no
@@ -758,11 +795,12 @@ def _inspect(self: Protector, received: Tensor, top: int = 3, deep: bool = True,
         ww, wh = working_size(w, h)
         return Reading(False, False, 0.0, FULL_FRAME, strength, 0.0, None, resize(received[None], wh, ww)[0])
 
-    def first_verified(cands: list[tuple[float, Box]], tried: list[tuple[float, Decoded]] | None = None
-                       ) -> tuple[Decoded | None, float]:
-        for i, (s, box) in enumerate(cands):
+    def first_verified(cands: list[tuple[float, Box]] | list[tuple[float, Box, int]],
+                       tried: list[tuple[float, Decoded]] | None = None) -> tuple[Decoded | None, float]:
+        for i, (s, box, *found_at) in enumerate(cands):
             implied = max(w / (box[2] - box[0]), h / (box[3] - box[1]))
-            for level in candidates(implied)[:levels + (i == 0)]:
+            tries = candidates(implied)[:levels + (i == 0)]
+            for level in [*found_at, *(lv for lv in tries if lv not in found_at)]:
                 d = self.decode_at(received, box, level)
                 if d.verified:
                     return d, s
@@ -780,7 +818,7 @@ def _inspect(self: Protector, received: Tensor, top: int = 3, deep: bool = True,
         d = self.decode_at(received, FULL_FRAME, working_level(w, h), hard=True)
         if d.verified:
             found = d
-    if found is None and deep:
+    if found is None and (deep if search is None else search):
         found, strength = first_verified(self.pilot_boxes(received, hx, hy))
     if found is None:  # cheap (the ruler's tries are made): beneath a removed protection too
         found, strength = jointly_verified(self.cfg, ruler_tries, strength)

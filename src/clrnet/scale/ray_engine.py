@@ -96,15 +96,15 @@ class InspectWorker:
     """A Ray Data worker: the model loads once, then batch after batch of inspect jobs."""
 
     def __init__(self, model: str, original_size: tuple[int, int] | None, images: bool, key: str | None = None,
-                 threads: int = 1) -> None:
+                 threads: int = 1, thorough: bool = False) -> None:
         import torch
 
         from ..memory import keep_freed_memory
-        from ..pipeline import get_model, with_key
+        from ..pipeline import get_model, thorough as look_beneath, with_key
 
         keep_freed_memory()
         torch.set_num_threads(threads)
-        self.model = with_key(get_model(model), key)
+        self.model = look_beneath(with_key(get_model(model), key), thorough)
         self.original_size, self.images = original_size, images
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -172,15 +172,16 @@ def protect_ray(inputs: Iterable[str | Path], out_dir: str | Path, model: str, *
 def inspect_ray(inputs: Iterable[str | Path], out_dir: str | Path | None, model: str, *,
                 original_size: tuple[int, int] | None = None, recursive: bool = False, force: bool = False,
                 images: bool = True, address: str | None = None, concurrency: int | None = None,
-                batch_size: int = 4, key: str | Path | None = None) -> list[BatchResult]:
-    """``inspect_many`` on Ray Data; writes results.jsonl / results.csv like the plain path."""
+                batch_size: int = 4, key: str | Path | None = None, thorough: bool = False) -> list[BatchResult]:
+    """``inspect_many`` on Ray Data; writes results.jsonl / results.csv like the plain path
+    (``thorough``: look beneath every protection, ``Protector.thorough``)."""
     plan = plan_inspect(inputs, out_dir, recursive=recursive, force=force)
     jobs = [p for p in plan if isinstance(p, InspectJob)]
     start_ray(address)
     cols = {"index": list(range(len(jobs))), "source": [str(j.source.resolve()) for j in jobs],
             "folder": ["" if j.folder is None else str(j.folder.resolve()) for j in jobs]}
     kwargs = {"model": _absolute(model), "original_size": original_size, "images": images,
-              "key": _absolute_key(key)}
+              "key": _absolute_key(key), "thorough": thorough}
     results = _collect(plan, jobs, _run(jobs, cols, InspectWorker, kwargs, concurrency, batch_size))
     if out_dir is not None and results:
         write_results(results, Path(out_dir))
