@@ -225,3 +225,32 @@ def test_shift_to_box_maps_true_box_content_onto_pred_box():
     up = resize(crop(img, true), n, n)
     # Away from the crop's own edges (where grid_sample sees neighbours), identical.
     torch.testing.assert_close(out[..., 2:14, 2:14], up[..., 2:14, 2:14], atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("shape,size", [((1, 1, 3000, 2000), (700, 466)), ((1, 3, 60000, 96), (2048, 8))])
+def test_window_of_resize_keeps_the_scale_and_says_where_the_window_sits(shape, size):
+    """On a ramp (value = row + 10 000 * column) a shrinking antialiased resize holds,
+    in the interior, the ramp at each output pixel's centre to a few hundredths of a
+    pixel (the whole image's resize too): every pixel of the window must, at the
+    position the window says it starts at; half a pixel off would be 50 times that."""
+    from clrnet.geometry import window_of_resize
+
+    big_h, big_w = shape[-2:]
+    rows = torch.arange(big_h, dtype=torch.float64)[:, None]
+    cols = torch.arange(big_w, dtype=torch.float64)[None, :]
+    image = (rows + 10_000 * cols).expand(*shape).contiguous()
+    h, w = size
+    wh, ww = min(h, 256), min(w, 256)
+    win, top, left = window_of_resize(image, h, w, ((h - wh) // 2, (w - ww) // 2, wh, ww))
+    assert win.shape[-2:] == (wh, ww)
+    assert abs(top - (h - wh) // 2) <= 0.5 and abs(left - (w - ww) // 2) <= 0.5
+    i = torch.arange(wh, dtype=torch.float64)[:, None] + top
+    j = torch.arange(ww, dtype=torch.float64)[None, :] + left
+    expect = ((i + 0.5) * big_h / h - 0.5) + 10_000 * ((j + 0.5) * big_w / w - 0.5)
+    inner = (slice(2, -2), slice(2, -2) if ww > 8 else slice(1, -1))  # not the image's own edges
+    assert (win[0, 0][inner] - expect[inner]).abs().max() <= 0.05 * (1 + 10_000)
+    full = resize(image, h, w)[0, 0, (h - wh) // 2:(h - wh) // 2 + wh, (w - ww) // 2:(w - ww) // 2 + ww]
+    i0 = torch.arange(wh, dtype=torch.float64)[:, None] + (h - wh) // 2
+    j0 = torch.arange(ww, dtype=torch.float64)[None, :] + (w - ww) // 2
+    whole = ((i0 + 0.5) * big_h / h - 0.5) + 10_000 * ((j0 + 0.5) * big_w / w - 0.5)
+    assert (full[inner] - whole[inner]).abs().max() <= 0.05 * (1 + 10_000)

@@ -95,6 +95,29 @@ def resize(image: Tensor, height: int, width: int) -> Tensor:
                          antialias=shrink)
 
 
+def window_of_resize(image: Tensor, height: int, width: int, window: tuple[int, int, int, int],
+                     margin: int = 4) -> tuple[Tensor, float, float]:
+    """The (top, left, h, w) ``window`` of ``resize(image, height, width)``, computed from
+    the part of ``image`` it needs only when that shrinks a large image (a 256 px patch of
+    a 12 MP photo brought to a working scale need not resize all of it). Returns the
+    window (B, C, h, w) and its exact top and left in the resized image: the part's
+    pixel grid keeps the scale exactly but sits a fraction of a pixel off the whole
+    image's, so the window may start up to half a pixel from the one asked for."""
+    big_h, big_w = image.shape[-2:]
+    top, left, wh, ww = window
+    sy, sx = height / big_h, width / big_w
+    if sy >= 1 or sx >= 1 or height * width <= 2 * (wh + 2 * margin) * (ww + 2 * margin):
+        return resize(image, height, width)[..., top:top + wh, left:left + ww], float(top), float(left)
+    y0, x0 = max(0, math.floor((top - margin) / sy)), max(0, math.floor((left - margin) / sx))
+    y1 = min(big_h, math.ceil((top + wh + margin) / sy))
+    x1 = min(big_w, math.ceil((left + ww + margin) / sx))
+    part = F.interpolate(image[..., y0:y1, x0:x1], scale_factor=(sy, sx), mode="bilinear", align_corners=False,
+                         antialias=True, recompute_scale_factor=False)
+    # the part's pixel i sits at i + y0 * sy in the whole image's resized grid
+    iy, ix = round(top - y0 * sy), round(left - x0 * sx)
+    return part[..., iy:iy + wh, ix:ix + ww], iy + y0 * sy, ix + x0 * sx
+
+
 def zero_pad_resize(received: Tensor, box: Box, height: int, width: int) -> Tensor:
     """ZR: resize a received image (B, C, h, w) to the box's size inside an
     ``height`` x ``width`` frame and paste it there; the rest stays zero."""

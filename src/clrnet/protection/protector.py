@@ -25,7 +25,7 @@ from PIL import Image
 from pydantic import BaseModel
 from torch import Tensor
 
-from ..geometry import FULL_FRAME, Box, resize
+from ..geometry import FULL_FRAME, Box, resize, window_of_resize
 from ..networks.ruler import Ruler, RulerReadout
 from ..payload import channel, codec, ecc, inner
 from ..reconstruction.border import continue_border
@@ -592,18 +592,17 @@ class Protector:
         a larger one)."""
         _, h, w = received.shape
         out: list[tuple[float, Box, int]] = []
-        lum_full = luminance(received[None].float())
 
         def search(lv: int, sc: float, fw: int, fh: int) -> tuple[float, Box] | None:
             sh, sw = max(8, round(h * sc)), max(8, round(w * sc))
             if sh > lv or sw > lv:
                 return None
-            lum = resize(lum_full, sh, sw)[0, 0]
-            rgb = resize(received[None].float(), sh, sw)[0]
-            py, px = max(0, (sh - 256) // 2), max(0, (sw - 256) // 2)
             ph, pw = min(sh, 256), min(sw, 256)
-            y0, x0, prom = channel.pilot_search(self.layout(lv, lv), lum[py:py + ph, px:px + pw],
-                                                rgb[:, py:py + ph, px:px + pw], (lv, lv))
+            # the central patch of the fragment at this scale, resized from the part it
+            # needs only (a 96 x 60 000 or 12 MP photo is not resized whole per search)
+            rgb, py, px = window_of_resize(received[None].float(), sh, sw,
+                                           (max(0, (sh - 256) // 2), max(0, (sw - 256) // 2), ph, pw))
+            y0, x0, prom = channel.pilot_search(self.layout(lv, lv), luminance(rgb)[0, 0], rgb[0], (lv, lv))
             if prom < self.cfg.pilot_search_prominence or \
                     search_excess(prom, (lv - ph + 1) * (lv - pw + 1)) < self.cfg.pilot_search_excess:
                 return None  # no peak, or one that chance reaches over this many positions
