@@ -61,13 +61,13 @@ def _batch_guard(run):
         raise typer.Exit(130)
 
 
-def _keyed_model(model: str, key: Optional[Path], deep_layers: bool = False):
+def _keyed_model(model: str, key: Optional[Path], thorough: bool = False):
     """The model by name, with the key file's patterns if given (and looking beneath
-    every protection with ``deep_layers``); one-line errors."""
-    from .pipeline import get_model, thorough, with_key
+    every protection if ``thorough``); one-line errors."""
+    from .pipeline import get_model, thorough as look_beneath, with_key
 
     try:
-        return thorough(with_key(get_model(model), key), deep_layers)
+        return look_beneath(with_key(get_model(model), key), thorough)
     except (FileNotFoundError, ValueError) as e:
         _fail(str(e))
 

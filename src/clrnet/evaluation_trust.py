@@ -219,10 +219,10 @@ def layers_table(model: Model | str | None, folder: str | Path, limit: int | Non
     from tqdm import tqdm
 
     m = get_model(model)
-    deep = m.thorough() if isinstance(m, Protector) else None
+    beneath = m.thorough() if isinstance(m, Protector) else None
     paths = list_images(folder)[:limit]
     hits: dict[str, list[int]] = {}
-    deep_hits: dict[str, list[int]] = {}  # the same with inspect --thorough
+    thorough_hits: dict[str, list[int]] = {}  # the same with inspect --thorough
     rng = np.random.default_rng(seed)
     bar = tqdm(total=len(paths), desc="protected twice", disable=not progress)
     for path in paths:
@@ -242,15 +242,16 @@ def layers_table(model: Model | str | None, folder: str | Path, limit: int | Non
             part = crop.resize((round(cw * k), round(ch * k)), Image.Resampling.BICUBIC) if upscale else crop
             second = protect(part, m)
             for q in (90, 80):
-                ok = crop_found(inspect(_jpeg(second, q), m), truth)
+                received = _jpeg(second, q)
+                ok = crop_found(inspect(received, m), truth)
                 hits.setdefault(f"{name}, JPEG {q}", []).append(int(ok))
                 # thorough only reads beneath where the default's gate stopped it: a crop
                 # the default found (the last layer it reads) is found the same way
-                ok = ok or (deep is not None and crop_found(inspect(_jpeg(second, q), deep), truth))
-                deep_hits.setdefault(f"{name}, JPEG {q}", []).append(int(ok))
+                ok = ok or (beneath is not None and crop_found(inspect(received, beneath), truth))
+                thorough_hits.setdefault(f"{name}, JPEG {q}", []).append(int(ok))
         twice = protect(first, m)
         for q in (90, 80):
-            for mm, table in ((m, hits), (deep, deep_hits)):
+            for mm, table in ((m, hits), (beneath, thorough_hits)):
                 if mm is None:
                     continue
                 found = inspect(_jpeg(twice, q), mm)
@@ -261,20 +262,11 @@ def layers_table(model: Model | str | None, folder: str | Path, limit: int | Non
                 table.setdefault(f"protected once, no crop, JPEG {q}", []).append(int(ok))
         bar.update(1)
     bar.close()
-    def share(table: dict[str, list[int]], case: str | None) -> float:
-        v = table.get(case, []) if case else [x for k, v in table.items() if not k.startswith("protected ") for x in v]
-        return float(np.mean(v)) if v else float("nan")
-
-    rows: list[dict[str, object]] = []
-    for case in [*hits, None]:
-        row: dict[str, object] = {"case": case or "all re-protected crops",
-                                  "n": len(hits[case]) if case else sum(len(v) for k, v in hits.items()
-                                                                        if not k.startswith("protected ")),
-                                  "reported as it happened": share(hits, case)}
-        if deep is not None:
-            row["with --thorough"] = share(deep_hits, case)
-        rows.append(row)
-    return rows
+    for table in (hits, thorough_hits):
+        table["all re-protected crops"] = [x for k, v in table.items() if not k.startswith("protected ") for x in v]
+    return [{"case": k, "n": len(v), "reported as it happened": float(np.mean(v)),
+             **({"with --thorough": float(np.mean(thorough_hits[k]))} if beneath is not None else {})}
+            for k, v in hits.items()]
 
 
 def crop_found(found: Inspection, truth: tuple[float, float, float, float]) -> bool:

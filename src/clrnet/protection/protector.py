@@ -193,9 +193,7 @@ class Protector:
         if key == self.key:
             return self
         base = self.name.split(" (key ")[0]
-        keyed = Protector(self.cfg, base if key is None else f"{base} (key {key.fingerprint})", key)
-        keyed._refiner = self._refiner
-        return keyed
+        return self._variant(self.cfg, base if key is None else f"{base} (key {key.fingerprint})", key)
 
     def thorough(self) -> "Protector":
         """The same protection, looking beneath every protection it takes away, however
@@ -203,7 +201,11 @@ class Protector:
         chance (the pilots' search finds them), at about 8 s more per protected photo."""
         if self.cfg.beneath_min_strength == 0.0:
             return self
-        other = Protector(self.cfg.model_copy(update={"beneath_min_strength": 0.0}), self.name, self.key)
+        return self._variant(self.cfg.model_copy(update={"beneath_min_strength": 0.0}), self.name, self.key)
+
+    def _variant(self, cfg: ProtectionConfig, name: str, key: ProtectionKey | None) -> "Protector":
+        """Another Protector sharing this one's reconstruction network (loaded once)."""
+        other = Protector(cfg, name, key)
         other._refiner = self._refiner
         return other
 
