@@ -120,3 +120,19 @@ def test_cli_thorough(tmp_path, laundered_rocket):
                                "clrnet-small-128"], capture_output=True, text=True)
     assert v1.returncode != 0 and "Traceback" not in v1.stderr
     assert v1.stderr.strip().endswith("has one layer") and len(v1.stderr.strip().splitlines()) == 1
+
+
+def test_layers_table_reports_both_modes_for_every_case(tmp_path):
+    """``clrnet eval --layers`` on one photo: every case of the README's table, with the
+    default's share and --thorough's, and the all-crops row over the four crop cases."""
+    from skimage import data
+
+    from clrnet.evaluation_trust import layers_table
+
+    Image.fromarray(data.coffee()).resize((384, 256)).save(tmp_path / "coffee.png")
+    rows = layers_table("clrnet-v2", tmp_path, progress=False)
+    assert [r["case"] for r in rows][-1] == "all re-protected crops" and rows[-1]["n"] == 4
+    assert len(rows) == 9 and all(set(r) == {"case", "n", "reported as it happened", "with --thorough"} for r in rows)
+    assert all(r["with --thorough"] >= r["reported as it happened"] for r in rows if "crop " in r["case"])
+    once = [r for r in rows if r["case"].startswith("protected once")]
+    assert len(once) == 2 and all(r["reported as it happened"] == 1.0 == r["with --thorough"] for r in once)
