@@ -175,7 +175,7 @@ def evaluate_v2(model: Protector, folder: str | Path, attacks: list[str], size: 
                             psnr(rec, original, cut)
                     if (figure is not None and is_prot and pi < FIGURE_PHOTOS and attack == attacks[0]
                             and bin_name == list(SURVIVAL_BINS)[1]):
-                        figure.append(dict(image=path.name, original=original, keep=keep, box=box,
+                        figure.append(dict(image=path.name, attack=attack, original=original, keep=keep, box=box,
                                            received=pil_to_tensor(received), pred=pred, recovered=rec,
                                            telea=inpaint_telea(original * keep, keep)))
                     # the received pixels fill the predicted box, as `inspect` does at full size
@@ -204,7 +204,7 @@ def figure_v2(samples: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
-    from .report import _save_fig
+    from .report import ATTACK_LABELS, _save_fig
 
     if not samples:
         return
@@ -213,7 +213,8 @@ def figure_v2(samples: list[dict], path: Path) -> None:
         _, h, w = s["original"].shape
         cut = 1 - s["keep"]
         shown = [("original (" + s["image"] + ")", s["original"], None),
-                 (f"received: {s['received'].shape[2]}x{s['received'].shape[1]}, JPEG", s["received"], None),
+                 (f"received: {s['received'].shape[2]}x{s['received'].shape[1]}, "
+                  f"{ATTACK_LABELS.get(s['attack'], s['attack'])}", s["received"], None),
                  (f"recovered, cut-away {psnr(s['recovered'], s['original'], cut):.1f} dB", s["recovered"],
                   s["pred"]),
                  (f"Telea (true box), {psnr(s['telea'], s['original'], cut):.1f} dB", s["telea"], s["box"])]
