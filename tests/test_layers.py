@@ -38,6 +38,53 @@ def test_a_protected_crop_protected_again_is_reported_with_the_earlier_box(photo
     assert err.max() <= 3
 
 
+def test_the_top_protection_is_taken_away_even_when_its_payload_is_not_read(photo, monkeypatch):
+    """Two protections on nearly one grid (a crop of 2 px off one side, Set14's
+    coastguard) can drown the newer one's payload: it is then rebuilt from the photo's
+    own thumbnail, which is what was protected, and the earlier crop is still found."""
+    import dataclasses
+
+    from clrnet.data import pil_to_tensor
+    from clrnet.pipeline import get_model
+
+    m = get_model("clrnet-v2")
+    left, top, right, bottom = 60, 40, 330, 220
+    received = pil_to_tensor(jpeg(protect(protect(photo, m).crop((left, top, right, bottom)), m), 90))
+    read = m.inspect
+    calls: list[int] = []
+
+    def without_payload(x, *args, **kwargs):
+        reading = read(x, *args, **kwargs)
+        calls.append(1)
+        return dataclasses.replace(reading, decoded=None) if len(calls) == 1 else reading
+
+    monkeypatch.setattr(m, "inspect", without_payload)
+    layers = m.inspect_layers(received)
+    assert len(calls) == 1 and layers[0].protected and not layers[0].cropped and layers[0].decoded is None
+    assert len(layers) == 2 and layers[1].cropped
+    w, h = photo.size
+    err = np.abs(np.subtract(layers[1].box, (left / w, top / h, right / w, bottom / h))) * [w, h, w, h]
+    assert err.max() <= 3
+
+
+def test_a_crop_beneath_without_its_payload_is_not_a_layer(photo, monkeypatch):
+    """What is left of a protection taken away can make the pilots' search peak at a
+    chance box (Kodak at JPEG 80: false crops beneath photos protected once): a crop
+    found beneath counts only when its payload's checksum holds."""
+    import torch
+
+    from clrnet.data import pil_to_tensor
+    from clrnet.pipeline import get_model
+    from clrnet.protection import protector as P
+
+    m = get_model("clrnet-v2").thorough()
+    received = pil_to_tensor(jpeg(protect(photo, m), 90))
+    chance = P.Reading(True, True, 1.0, (0.1, 0.2, 0.6, 0.7), 9.0, 9.0, None, torch.zeros(3, 8, 8))
+    monkeypatch.setattr(P, "_inspect", lambda *args, **kwargs: chance)
+    layers = m.inspect_layers(received)
+    assert len(layers) == 1 and layers[0].protected and not layers[0].cropped
+
+
 def test_protected_twice_without_a_crop_is_not_a_crop(photo):
     twice = protect(protect(photo, "clrnet-v2"), "clrnet-v2")
     found = inspect(jpeg(twice, 90), "clrnet-v2")

@@ -309,6 +309,28 @@ def test_pilots_find_an_enlarged_crop_at_the_level_it_was_protected_at(protector
     assert box_iou(d.box, truth) >= 0.95
 
 
+def test_pilots_find_an_enlarged_crop_of_an_uncommon_aspect_from_both_axes(protector):
+    """A 5:4 photo (none of the common aspects) cropped to 56 % and enlarged 1.5 x:
+    the y axis read best implies the wrong original through every common aspect; the
+    original's size both axes imply together is searched too (Set14's barbara)."""
+    from skimage import data
+
+    photo = pil_to_tensor(Image.fromarray(data.astronaut()).resize((320, 256), Image.Resampling.BICUBIC))
+    x0, y0, x1, y1 = 40, 32, 280, 224
+    crop = protector.protect(photo)[None, :, y0:y1, x0:x1]
+    big = torch.nn.functional.interpolate(crop, scale_factor=1.5, mode="bicubic", align_corners=False)[0]
+    received = _jpeg(big.clamp(0, 1), 90)
+    truth = (x0 / 320, y0 / 256, x1 / 320, y1 / 256)
+    hx = [(0.35, (truth[0], truth[2]))]
+    hy = [(0.7, (truth[1], truth[3])), (0.5, (0.1, 0.6))]
+    found = protector.pilot_boxes(received, hx, hy)
+    assert found, "no pilot peak"
+    _, box, level = found[0]
+    d = protector.decode_at(received, box, level)
+    assert level == 256 and d.verified and d.message is not None
+    assert box_iou(d.box, truth) >= 0.95
+
+
 @pytest.fixture(scope="module")
 def protected8mp(protector) -> torch.Tensor:
     """scikit-image's Hubble deep field enlarged to 3264 x 2448 (8 MP, 4:3), protected."""

@@ -321,9 +321,10 @@ class Protector:
     def inspect_layers(self, received: Tensor, most: int = 3) -> list["Reading"]:
         """Every protection in a photo, newest first. A protection that covers the
         whole received photo (it was the last thing done to it, no crop since) is
-        rebuilt from its decoded payload and taken away, and what lies beneath is
-        read again: a crop of a protected photo, protected again, shows its earlier
-        protection and the earlier box. A layer beneath is read only where its ruler
+        rebuilt from its decoded payload (unread: from the photo's own thumbnail) and
+        taken away, and what lies beneath is read again: a crop of a protected photo,
+        protected again, shows its earlier protection and the earlier box (a crop
+        beneath counts only with its payload's checksum). A layer beneath is read only where its ruler
         reaches ``cfg.beneath_min_strength`` (what is left of a single protection taken
         away stays below it: val 0.16-0.29), which keeps a photo protected once about
         as fast to inspect as before (``thorough()``: everywhere); there, as on top,
@@ -333,11 +334,15 @@ class Protector:
         x = received
         while len(layers) < most:
             top = layers[-1]
-            if not top.protected or top.cropped or top.decoded is None or top.decoded.codeword is None:
+            if not top.protected or top.cropped:
                 break
-            if self.layout(*working_size(x.shape[-1], x.shape[-2])).n_bits != top.decoded.codeword.numel():
+            # without its payload (two protections at nearly one grid can drown it) it is
+            # rebuilt from the photo's own thumbnail: what was protected, uncropped since
+            codeword = None if top.decoded is None else top.decoded.codeword
+            if codeword is not None and \
+                    self.layout(*working_size(x.shape[-1], x.shape[-2])).n_bits != codeword.numel():
                 break  # rescaled to another working level since: it cannot be rebuilt here
-            x = (x - self.change(x, top.decoded.codeword)).clamp(0, 1)
+            x = (x - self.change(x, codeword)).clamp(0, 1)
             # an earlier protection may have been rescaled with its crop: the pilots' search
             # tries the levels below the implied one (every level on each of the ruler's
             # nine boxes made a 96 x 80 photo take 5 s); not the whole photo's payload:
@@ -345,6 +350,12 @@ class Protector:
             beneath = _inspect(self, x, deep=False, search=True, levels=2,
                                min_strength=self.cfg.beneath_min_strength)
             if not beneath.protected:  # what is left of a single protection does not verify
+                break
+            if beneath.cropped and (beneath.decoded is None or beneath.decoded.message is None):
+                # what is left of the one taken away makes the pilots' search peak at chance
+                # boxes (Kodak, JPEG 80: 3 of 24 photos protected once or twice got a false
+                # crop, prominence 7.4-9.0, none with a payload): a crop beneath needs its
+                # payload's checksum
                 break
             layers.append(beneath)
         return layers
@@ -547,15 +558,16 @@ class Protector:
         return tamper_mask(presence, skip, thresholds_for(snr))
 
     def scale_hypotheses(self, received: Tensor, hx: list[tuple[float, tuple[float, float]]],
-                         hy: list[tuple[float, tuple[float, float]]], most: int = 5, most_below: int = 6
-                         ) -> list[tuple[int, float, int, int]]:
+                         hy: list[tuple[float, tuple[float, float]]], most: int = 5, most_below: int = 6,
+                         pairs: int = 3) -> list[tuple[int, float, int, int]]:
         """(level, scale) pairs to search the pilots at, most likely first: the fragment
-        already at working scale (an original of exactly a level's size), then, for each
-        of the ruler's axis hypotheses (one axis is enough: the other may be wrong) and
-        each common aspect ratio, the original's size it implies and so its working
-        frame and the scale from the fragment to it; after these, up to ``most_below`` of
-        the same at the one to three levels below (an enlarged copy). Returns (level,
-        scale, frame W, H)."""
+        already at working scale (an original of exactly a level's size); then the
+        original's size implied by both axes of each of the ruler's ``pairs`` best boxes
+        (two per axis), and so its working frame and the scale from the fragment to it;
+        then for each of the ruler's axis hypotheses (one axis is enough: the other may be
+        wrong) and each common aspect ratio the same; after these, up to ``most_below``
+        of the same at the one to three levels below (an enlarged copy, the boxes' first).
+        Returns (level, scale, frame W, H)."""
         _, h, w = received.shape
         fixed = [(lv, 1.0, lv, lv) for lv in LEVELS if max(h, w) <= lv <= 3 * max(h, w)]
         implied: list[tuple[int, float, int, int]] = []
@@ -563,6 +575,15 @@ class Protector:
         def new(lv: int, sc: float, taken: list[tuple[int, float, int, int]]) -> bool:
             return max(h, w) * sc <= lv and all(lv != o[0] or abs(sc / o[1] - 1) > 0.02 for o in taken)
 
+        # both axes read: the original's aspect need not be guessed (a 5:4 photo, Set14's
+        # barbara, has none of the common ones)
+        boxes = sorted(((min(sx, sy), ax, ay) for sx, ax in hx[:2] for sy, ay in hy[:2]), key=lambda t: -t[0])
+        for _, (x0, x1), (y0, y1) in boxes[:pairs]:
+            ow, oh = w / max(x1 - x0, 1e-3), h / max(y1 - y0, 1e-3)
+            fw, fh = working_size(max(round(ow), 1), max(round(oh), 1))
+            if new(max(fw, fh), fw / ow, implied):
+                implied.append((max(fw, fh), fw / ow, fw, fh))
+        from_boxes = len(implied)
         hyps = sorted([(s, "x", iv) for s, iv in hx] + [(s, "y", iv) for s, iv in hy], key=lambda t: -t[0])
         for _, axis, (lo, hi) in hyps:
             extent = (w if axis == "x" else h) / max(hi - lo, 1e-3)
@@ -572,7 +593,7 @@ class Protector:
                 sc = fw / ow
                 if new(max(fw, fh), sc, implied):
                     implied.append((max(fw, fh), sc, fw, fh))
-        implied = implied[:most]
+        implied = implied[:from_boxes + most]
         # a copy enlarged after the crop implies a larger original than the one that
         # was protected, so its working frame may be one to three levels below the one
         # the implied size gives (a quarter of a photo enlarged to the photo's size: 2-2.7 x)
