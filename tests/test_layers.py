@@ -69,8 +69,9 @@ def test_the_top_protection_is_taken_away_even_when_its_payload_is_not_read(phot
 
 def test_a_crop_beneath_without_its_payload_is_not_a_layer(photo, monkeypatch):
     """What is left of a protection taken away can make the pilots' search peak at a
-    chance box (Kodak at JPEG 80: false crops beneath photos protected once): a crop
-    found beneath counts only when its payload's checksum holds."""
+    chance box (--thorough on Kodak at JPEG 80: false crops beneath photos protected
+    once): where the ruler left there reads at chance, a crop found beneath counts only
+    when its payload's checksum holds."""
     import torch
 
     from clrnet.data import pil_to_tensor
