@@ -112,8 +112,11 @@ class ProtectionConfig(BaseModel):
     # away. What is left of a single protection reads at chance (val: 0.16-0.29, a photo
     # never protected 0.16-0.33), and so do some earlier protections the pilots' search
     # then finds (0.24-0.29); searching beneath every protection takes a 256 px photo's
-    # inspect from 0.24 s to 9 s, so it is the thorough mode's (0.0), not the default
+    # inspect from 0.24 s to 9 s, so it is the thorough mode's, not the default
     beneath_min_strength: float = 0.30
+    # look beneath every protection however weak the ruler left there (``Protector.thorough``);
+    # below beneath_min_strength a crop found there then needs its payload's checksum
+    thorough: bool = False
     # a box the ruler backs at least this strongly is also taken when its pilots reach
     # joint_floor in both statistics and joint_sum together (``jointly_verified``)
     joint_strength: float = 0.35
@@ -199,9 +202,9 @@ class Protector:
         """The same protection, looking beneath every protection it takes away, however
         weak the ruler left there: finds laundered crops whose earlier ruler reads at
         chance (the pilots' search finds them), at about 8 s more per protected photo."""
-        if self.cfg.beneath_min_strength == 0.0:
+        if self.cfg.thorough:
             return self
-        return self._variant(self.cfg.model_copy(update={"beneath_min_strength": 0.0}), self.name, self.key)
+        return self._variant(self.cfg.model_copy(update={"thorough": True}), self.name, self.key)
 
     def _variant(self, cfg: ProtectionConfig, name: str, key: ProtectionKey | None) -> "Protector":
         """Another Protector sharing this one's reconstruction network (loaded once)."""
@@ -323,11 +326,11 @@ class Protector:
         whole received photo (it was the last thing done to it, no crop since) is
         rebuilt from its decoded payload (unread: from the photo's own thumbnail) and
         taken away, and what lies beneath is read again: a crop of a protected photo,
-        protected again, shows its earlier protection and the earlier box (where the
-        ruler left there reads at chance, a crop needs its payload's checksum). A layer beneath is read only where its ruler
-        reaches ``cfg.beneath_min_strength`` (what is left of a single protection taken
-        away stays below it: val 0.16-0.29), which keeps a photo protected once about
-        as fast to inspect as before (``thorough()``: everywhere); there, as on top,
+        protected again, shows its earlier protection and the earlier box. A layer
+        beneath is read only where its ruler reaches ``cfg.beneath_min_strength`` (what
+        is left of a single protection taken away stays below it: val 0.16-0.29), which
+        keeps a photo protected once about as fast to inspect as before (``thorough()``:
+        everywhere, and below it a crop needs its payload's checksum); there, as on top,
         the ruler's boxes, the pilots' search over whole frames (a ruler that misread
         an axis, an enlarged crop) and ruler and pilots together."""
         layers = [self.inspect(received)]
@@ -348,11 +351,11 @@ class Protector:
             # nine boxes made a 96 x 80 photo take 5 s); not the whole photo's payload:
             # what is left of the one taken away may pass its checksum
             beneath = _inspect(self, x, deep=False, search=True, levels=2,
-                               min_strength=self.cfg.beneath_min_strength)
+                               min_strength=0.0 if self.cfg.thorough else self.cfg.beneath_min_strength)
             if not beneath.protected:  # what is left of a single protection does not verify
                 break
-            if beneath.cropped and (beneath.decoded is None or beneath.decoded.message is None) and \
-                    self.read_ruler(x)[2] < BENEATH_RULER:
+            if self.cfg.thorough and beneath.cropped and (beneath.decoded is None or beneath.decoded.message is None) \
+                    and self.read_ruler(x)[2] < self.cfg.beneath_min_strength:
                 # where the ruler left there reads at chance, what is left of the one taken
                 # away makes the pilots' search peak at chance boxes (--thorough on Kodak, JPEG
                 # 80: 3 of 24 photos protected once got a false crop, none with a payload): a
@@ -577,24 +580,22 @@ class Protector:
         def new(lv: int, sc: float, taken: list[tuple[int, float, int, int]]) -> bool:
             return max(h, w) * sc <= lv and all(lv != o[0] or abs(sc / o[1] - 1) > 0.02 for o in taken)
 
+        def imply(ow: float, oh: float) -> None:  # an original of ow x oh: its frame and scale
+            fw, fh = working_size(max(round(ow), 1), max(round(oh), 1))
+            if new(max(fw, fh), fw / ow, implied):
+                implied.append((max(fw, fh), fw / ow, fw, fh))
+
         # both axes read: the original's aspect need not be guessed (a 5:4 photo, Set14's
         # barbara, has none of the common ones)
         boxes = sorted(((min(sx, sy), ax, ay) for sx, ax in hx[:2] for sy, ay in hy[:2]), key=lambda t: -t[0])
         for _, (x0, x1), (y0, y1) in boxes[:pairs]:
-            ow, oh = w / max(x1 - x0, 1e-3), h / max(y1 - y0, 1e-3)
-            fw, fh = working_size(max(round(ow), 1), max(round(oh), 1))
-            if new(max(fw, fh), fw / ow, implied):
-                implied.append((max(fw, fh), fw / ow, fw, fh))
+            imply(w / max(x1 - x0, 1e-3), h / max(y1 - y0, 1e-3))
         from_boxes = len(implied)
         hyps = sorted([(s, "x", iv) for s, iv in hx] + [(s, "y", iv) for s, iv in hy], key=lambda t: -t[0])
         for _, axis, (lo, hi) in hyps:
             extent = (w if axis == "x" else h) / max(hi - lo, 1e-3)
             for aspect in ASPECTS:
-                ow, oh = (extent, extent / aspect) if axis == "x" else (extent * aspect, extent)
-                fw, fh = working_size(max(round(ow), 1), max(round(oh), 1))
-                sc = fw / ow
-                if new(max(fw, fh), sc, implied):
-                    implied.append((max(fw, fh), sc, fw, fh))
+                imply(*((extent, extent / aspect) if axis == "x" else (extent * aspect, extent)))
         implied = implied[:from_boxes + most]
         # a copy enlarged after the crop implies a larger original than the one that
         # was protected, so its working frame may be one to three levels below the one
@@ -748,7 +749,6 @@ class Reading:
     recovered: Tensor  # (3, H, W) whole working frame (the received frame if nothing was found)
 
 
-BENEATH_RULER = 0.30  # beneath it a crop without its payload is not taken for a layer (inspect_layers)
 STEPS = (0, 1, -1, 2, -2, 3, -3)  # the pilots' scale grid around the ruler's scale, in 0.4 % steps
 
 
