@@ -69,21 +69,25 @@ def test_the_top_protection_is_taken_away_even_when_its_payload_is_not_read(phot
 
 def test_a_crop_beneath_without_its_payload_is_not_a_layer(photo, monkeypatch):
     """What is left of a protection taken away can make the pilots' search peak at a
-    chance box (--thorough on Kodak at JPEG 80: false crops beneath photos protected
-    once): where the ruler left there reads at chance, a crop found beneath counts only
-    when its payload's checksum holds."""
+    chance box (looking beneath at any strength on Kodak at JPEG 80: false crops beneath
+    photos protected once): where the ruler left there reads at chance, a layer found
+    beneath (cropped or not) counts only when its payload's checksum holds."""
     import torch
 
     from clrnet.data import pil_to_tensor
     from clrnet.pipeline import get_model
     from clrnet.protection import protector as P
 
-    m = get_model("clrnet-v2").thorough()
+    m = get_model("clrnet-v2")  # the shipped default, which looks beneath at any strength
+    assert m.cfg.thorough
     received = pil_to_tensor(jpeg(protect(photo, m), 90))
-    chance = P.Reading(True, True, 1.0, (0.1, 0.2, 0.6, 0.7), 9.0, 9.0, None, torch.zeros(3, 8, 8))
-    monkeypatch.setattr(P, "_inspect", lambda *args, **kwargs: chance)
-    layers = m.inspect_layers(received)
-    assert len(layers) == 1 and layers[0].protected and not layers[0].cropped
+    top = m.inspect(received)
+    for box in ((0.1, 0.2, 0.6, 0.7), (0.0, 0.0, 1.0, 1.0)):  # a chance crop; a chance uncropped layer
+        chance = P.Reading(True, box[0] > 0, 1.0, box, 9.0, 9.0, None, torch.zeros(3, 8, 8))
+        monkeypatch.setattr(P, "_inspect", lambda *args, **kwargs: chance)
+        monkeypatch.setattr(m, "inspect", lambda x: top)
+        layers = m.inspect_layers(received)
+        assert len(layers) == 1 and layers[0].protected and not layers[0].cropped
 
 
 def test_protected_twice_without_a_crop_is_not_a_crop(photo):
@@ -127,43 +131,46 @@ ROCKET_CROP = (49, 98, 281, 253)  # of scikit-image's rocket at 384 x 256: 37 % 
 @pytest.fixture(scope="module")
 def laundered_rocket() -> Image.Image:
     """A crop whose earlier ruler, once the later protection is taken away, reads at
-    chance (below the default's 0.30), protected again at its own size, JPEG 90."""
+    chance (below 0.30, where --fast does not look), protected again at its own size,
+    JPEG 90."""
     from skimage import data
 
     first = protect(Image.fromarray(data.rocket()).resize((384, 256), Image.Resampling.BICUBIC), "clrnet-v2")
     return jpeg(protect(first.crop(ROCKET_CROP), "clrnet-v2"), 90)
 
 
-def test_thorough_finds_a_laundered_crop_the_default_does_not_look_for(laundered_rocket):
+def test_the_default_finds_a_laundered_crop_fast_does_not_look_for(laundered_rocket):
     from clrnet.pipeline import get_model, thorough
 
     m = get_model("clrnet-v2")
-    assert not inspect(laundered_rocket, m).cropped  # the default stops at the weak ruler
-    found = inspect(laundered_rocket, thorough(m))
+    assert not inspect(laundered_rocket, thorough(m, False)).cropped  # --fast stops at the weak ruler
+    assert thorough(m) is m and thorough(m, None) is m  # the default looks beneath everywhere
+    found = inspect(laundered_rocket, m)
     assert found.cropped and len(found.layers) == 2
     x0, y0, x1, y1 = ROCKET_CROP
     err = np.abs(np.subtract(found.box, (x0 / 384, y0 / 256, x1 / 384, y1 / 256))) * [384, 256, 384, 256]
     assert err.max() <= 3
 
 
-def test_thorough_reports_a_photo_protected_once_as_once(photo):
+def test_fast_reports_a_photo_protected_once_as_once(photo):
     from clrnet.pipeline import get_model, thorough
 
-    found = inspect(jpeg(protect(photo, "clrnet-v2"), 80), thorough(get_model("clrnet-v2")))
+    found = inspect(jpeg(protect(photo, "clrnet-v2"), 80), thorough(get_model("clrnet-v2"), False))
     assert not found.cropped and len(found.layers) == 1
 
 
-def test_cli_thorough(tmp_path, laundered_rocket):
-    src = tmp_path / "received.png"
-    laundered_rocket.save(src)
-    r = subprocess.run(CLI + ["inspect", str(src), "-o", str(tmp_path / "rep"), "--thorough"],
-                       capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    assert "CROPPED" in r.stdout
+def test_cli_thorough_by_default_and_fast(tmp_path, laundered_rocket):
     import json
 
-    report = json.loads((tmp_path / "rep" / "report.json").read_text())
-    assert report["protections"] == 2 and report["cropped"]
+    src = tmp_path / "received.png"
+    laundered_rocket.save(src)
+    for flags, cropped in (([], True), (["--thorough"], True), (["--fast"], False)):
+        out = tmp_path / f"rep{len(flags)}{''.join(flags)}"
+        r = subprocess.run(CLI + ["inspect", str(src), "-o", str(out), *flags], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        assert ("CROPPED" in r.stdout) == cropped
+        report = json.loads((out / "report.json").read_text())
+        assert report["protections"] == (2 if cropped else 1) and report["cropped"] == cropped
     v1 = subprocess.run(CLI + ["inspect", str(src), "-o", str(tmp_path / "v1"), "--thorough", "-m",
                                "clrnet-small-128"], capture_output=True, text=True)
     assert v1.returncode != 0 and "Traceback" not in v1.stderr
@@ -172,7 +179,7 @@ def test_cli_thorough(tmp_path, laundered_rocket):
 
 def test_layers_table_reports_both_modes_for_every_case(tmp_path):
     """``clrnet eval --layers`` on one photo: every case of the README's table, with the
-    default's share and --thorough's, and the all-crops row over the four crop cases."""
+    default's share and --fast's, and the all-crops row over the four crop cases."""
     from skimage import data
 
     from clrnet.evaluation_trust import layers_table
@@ -180,7 +187,7 @@ def test_layers_table_reports_both_modes_for_every_case(tmp_path):
     Image.fromarray(data.coffee()).resize((384, 256)).save(tmp_path / "coffee.png")
     rows = layers_table("clrnet-v2", tmp_path, progress=False)
     assert [r["case"] for r in rows][-1] == "all re-protected crops" and rows[-1]["n"] == 4
-    assert len(rows) == 9 and all(set(r) == {"case", "n", "reported as it happened", "with --thorough"} for r in rows)
-    assert all(r["with --thorough"] >= r["reported as it happened"] for r in rows if "crop " in r["case"])
+    assert len(rows) == 9 and all(set(r) == {"case", "n", "reported as it happened", "with --fast"} for r in rows)
+    assert all(r["with --fast"] <= r["reported as it happened"] for r in rows if "crop " in r["case"])
     once = [r for r in rows if r["case"].startswith("protected once")]
-    assert len(once) == 2 and all(r["reported as it happened"] == 1.0 == r["with --thorough"] for r in once)
+    assert len(once) == 2 and all(r["reported as it happened"] == 1.0 == r["with --fast"] for r in once)

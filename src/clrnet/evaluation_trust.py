@@ -212,17 +212,17 @@ def layers_table(model: Model | str | None, folder: str | Path, limit: int | Non
     """Laundering a crop by protecting it again (issue 8): each photo protected, cropped
     (25-80 % of the area, seeded), the crop protected again (at its own size, or
     upscaled first, aspect kept, to the original's long side), sent on as JPEG 90
-    and 80, inspected. A case counts as found when ``inspect`` calls it cropped with
+    and 80, inspected (as by default, and with ``--fast``). A case counts as found when ``inspect`` calls it cropped with
     the earlier box (IoU >= 0.9 with the truth). And a photo protected
     twice without a crop: found when two protections and no crop are reported; and
     protected once: one protection, no crop (nothing invented beneath)."""
     from tqdm import tqdm
 
     m = get_model(model)
-    beneath = m.thorough() if isinstance(m, Protector) else None
+    fast = m.fast() if isinstance(m, Protector) else None
     paths = list_images(folder)[:limit]
     hits: dict[str, list[int]] = {}
-    thorough_hits: dict[str, list[int]] = {}  # the same with inspect --thorough
+    fast_hits: dict[str, list[int]] = {}  # the same with inspect --fast
     rng = np.random.default_rng(seed)
     bar = tqdm(total=len(paths), desc="protected twice", disable=not progress)
     for path in paths:
@@ -245,13 +245,13 @@ def layers_table(model: Model | str | None, folder: str | Path, limit: int | Non
                 received = _jpeg(second, q)
                 ok = crop_found(inspect(received, m), truth)
                 hits.setdefault(f"{name}, JPEG {q}", []).append(int(ok))
-                # thorough only reads beneath where the default's gate stopped it: a crop
-                # the default found (the last layer it reads) is found the same way
-                ok = ok or (beneath is not None and crop_found(inspect(received, beneath), truth))
-                thorough_hits.setdefault(f"{name}, JPEG {q}", []).append(int(ok))
+                # --fast reads beneath only where the default also does, the same way: a
+                # crop the default missed, it misses too
+                ok = ok and fast is not None and crop_found(inspect(received, fast), truth)
+                fast_hits.setdefault(f"{name}, JPEG {q}", []).append(int(ok))
         twice = protect(first, m)
         for q in (90, 80):
-            for mm, table in ((m, hits), (beneath, thorough_hits)):
+            for mm, table in ((m, hits), (fast, fast_hits)):
                 if mm is None:
                     continue
                 found = inspect(_jpeg(twice, q), mm)
@@ -262,10 +262,10 @@ def layers_table(model: Model | str | None, folder: str | Path, limit: int | Non
                 table.setdefault(f"protected once, no crop, JPEG {q}", []).append(int(ok))
         bar.update(1)
     bar.close()
-    for table in (hits, thorough_hits):
+    for table in (hits, fast_hits):
         table["all re-protected crops"] = [x for k, v in table.items() if not k.startswith("protected ") for x in v]
     return [{"case": k, "n": len(v), "reported as it happened": float(np.mean(v)),
-             **({"with --thorough": float(np.mean(thorough_hits[k]))} if beneath is not None else {})}
+             **({"with --fast": float(np.mean(fast_hits[k]))} if fast is not None else {})}
             for k, v in hits.items()]
 
 

@@ -55,14 +55,18 @@ def with_key(model: "Model", key: "str | Path | ProtectionKey | None") -> "Model
     return model.with_key(key if isinstance(key, ProtectionKey) else load_key(key))
 
 
-def thorough(model: "Model", on: bool = True) -> "Model":
-    """``model`` looking beneath every protection it takes away (``Protector.thorough``;
-    ``on=False``: unchanged). Layers belong to protection v2: ValueError for v1."""
-    if not on:
+def thorough(model: "Model", on: bool | None = True) -> "Model":
+    """``model`` looking beneath every protection it takes away, however weak the ruler
+    left there (``Protector.thorough``, v2's default); ``on=False``: only where that
+    ruler reads above chance (``Protector.fast``); ``None``: unchanged. Layers belong
+    to protection v2: ValueError for v1 when asked to look beneath."""
+    if on is None:
         return model
     if not isinstance(model, Protector):
+        if not on:
+            return model  # v1 never looks beneath
         raise ValueError(f"--thorough needs protection v2 (--model clrnet-v2): {model.cfg.name} has one layer")
-    return model.thorough()
+    return model.thorough() if on else model.fast()
 
 
 @dataclass

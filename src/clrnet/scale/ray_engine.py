@@ -96,7 +96,7 @@ class InspectWorker:
     """A Ray Data worker: the model loads once, then batch after batch of inspect jobs."""
 
     def __init__(self, model: str, original_size: tuple[int, int] | None, images: bool, key: str | None = None,
-                 threads: int = 1, thorough: bool = False) -> None:
+                 threads: int = 1, thorough: bool | None = None) -> None:
         import torch
 
         from ..memory import keep_freed_memory
@@ -172,9 +172,9 @@ def protect_ray(inputs: Iterable[str | Path], out_dir: str | Path, model: str, *
 def inspect_ray(inputs: Iterable[str | Path], out_dir: str | Path | None, model: str, *,
                 original_size: tuple[int, int] | None = None, recursive: bool = False, force: bool = False,
                 images: bool = True, address: str | None = None, concurrency: int | None = None,
-                batch_size: int = 4, key: str | Path | None = None, thorough: bool = False) -> list[BatchResult]:
+                batch_size: int = 4, key: str | Path | None = None, thorough: bool | None = None) -> list[BatchResult]:
     """``inspect_many`` on Ray Data; writes results.jsonl / results.csv like the plain path
-    (``thorough``: look beneath every protection, ``Protector.thorough``)."""
+    (``thorough``: as ``pipeline.thorough``; None: the model's default)."""
     plan = plan_inspect(inputs, out_dir, recursive=recursive, force=force)
     jobs = [p for p in plan if isinstance(p, InspectJob)]
     start_ray(address)
