@@ -212,9 +212,9 @@ def layers_table(model: Model | str | None, folder: str | Path, limit: int | Non
     """Laundering a crop by protecting it again (issue 8): each photo protected, cropped
     (25-80 % of the area, seeded), the crop protected again (at its own size, or
     upscaled first, aspect kept, to the original's long side), sent on as JPEG 90
-    and 80, inspected (as by default, and with ``--fast``). A case counts as found when ``inspect`` calls it cropped with
-    the earlier box (IoU >= 0.9 with the truth). And a photo protected
-    twice without a crop: found when two protections and no crop are reported; and
+    and 80, inspected (as by default, and with ``--fast``). A case counts as found
+    when ``inspect`` calls it cropped with the earlier box (IoU >= 0.9 with the
+    truth). And a photo protected twice without a crop: found when two protections and no crop are reported; and
     protected once: one protection, no crop (nothing invented beneath)."""
     from tqdm import tqdm
 

@@ -203,17 +203,18 @@ class Protector:
         """The same protection, looking beneath every protection it takes away, however
         weak the ruler left there (the default): finds laundered crops whose earlier
         ruler reads at chance (the pilots' search finds them)."""
-        if self.cfg.thorough:
-            return self
-        return self._variant(self.cfg.model_copy(update={"thorough": True}), self.name, self.key)
+        return self._looking_beneath(True)
 
     def fast(self) -> "Protector":
         """The same protection, looking beneath a protection it takes away only where
         the ruler left there reads above chance: an uncropped protected photo inspects
         two to four times as fast, and about one laundered crop in ten is missed."""
-        if not self.cfg.thorough:
+        return self._looking_beneath(False)
+
+    def _looking_beneath(self, thorough: bool) -> "Protector":
+        if self.cfg.thorough == thorough:
             return self
-        return self._variant(self.cfg.model_copy(update={"thorough": False}), self.name, self.key)
+        return self._variant(self.cfg.model_copy(update={"thorough": thorough}), self.name, self.key)
 
     def _variant(self, cfg: ProtectionConfig, name: str, key: ProtectionKey | None) -> "Protector":
         """Another Protector sharing this one's reconstruction network (loaded once)."""
