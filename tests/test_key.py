@@ -15,7 +15,8 @@ from PIL import Image
 from clrnet.data import pil_to_tensor
 from clrnet.geometry import FULL_FRAME
 from clrnet.pipeline import get_model, with_key
-from clrnet.protection.key import KeyFileError, ProtectionKey, generate_key, key_json, load_key
+from clrnet.payload import channel
+from clrnet.protection.key import DEFAULT_VARIANTS, KeyFileError, ProtectionKey, generate_key, key_json, load_key
 
 CLI = [sys.executable, "-m", "clrnet.cli"]
 
@@ -48,6 +49,56 @@ def test_key_derives_distinct_stable_seeds():
     assert generate_key() != generate_key()
     with pytest.raises(KeyFileError):
         ProtectionKey(b"short")
+    for bad in (0, 17):
+        with pytest.raises(KeyFileError, match="variants"):
+            ProtectionKey(bytes(32), bad)
+
+
+def test_variants_derive_distinct_keys_and_each_photo_gets_one():
+    k = ProtectionKey(bytes(range(32)), 4)
+    secrets = {k.variant(v).secret for v in range(4)}
+    assert len(secrets) == 4 and k.secret not in secrets
+    assert k.variant(2) == ProtectionKey(bytes(range(32)), 4).variant(2)  # stable
+    assert ProtectionKey(bytes(range(32))).variant(0).secret == bytes(range(32))  # one variant: the key itself
+    rng = np.random.default_rng(0)
+    picks = [k.variant_of(rng.bytes(64)) for _ in range(200)]
+    assert set(picks) == {0, 1, 2, 3} and min(np.bincount(picks)) > 30  # spread over all
+    assert k.variant_of(b"same photo") == k.variant_of(b"same photo")
+    assert generate_key().variants == DEFAULT_VARIANTS
+
+
+def _corr(a: torch.Tensor, b: torch.Tensor) -> float:
+    a, b = a - a.mean(), b - b.mean()
+    return float((a * b).sum() / (a.norm() * b.norm()))
+
+
+def test_a_varied_key_reads_every_variant_and_its_rulers_are_unrelated(photos):
+    """Photos protected with a key of four variants carry different pattern sets (their
+    rulers as unrelated as two keys' are: |correlation| up to 0.28 over 435 pairs of
+    random keys, median 0.07; so an average over photos is a mixture); each photo's crop is
+    read with the key, box to 3 px, payload decoded; protecting again gives the same
+    bytes."""
+    keyed = with_key(get_model("clrnet-v2"), ProtectionKey(bytes(range(32)), 4))
+    readers = keyed.readers()
+    rulers = [channel.whiten(r.ruler_pattern(384, 256)) for r in readers]
+    for i in range(4):
+        for j in range(i):
+            assert abs(_corr(rulers[i], rulers[j])) < 0.3
+    rng = np.random.default_rng(1)
+    seen = set()
+    for x in [*photos, *(torch.from_numpy(rng.random((3, 256, 384), dtype=np.float32)) for _ in range(5))]:
+        seen.add(readers.index(keyed.for_photo(x)))
+    assert len(seen) >= 3  # photos spread over the variants
+    for x in photos:
+        p = keyed.protect(x)
+        assert torch.equal(p, keyed.protect(x))
+        assert torch.equal(p, keyed.for_photo(x).protect(x))  # the chosen variant's patterns
+        _, h, w = x.shape
+        le, t, r_, b = _boxes(x)[1]
+        r = keyed.inspect(p[:, t:b, le:r_])
+        assert r.protected and r.cropped and r.decoded is not None and r.decoded.message is not None
+        err = np.abs(np.subtract(r.box, (le / w, t / h, r_ / w, b / h))) * [w, h, w, h]
+        assert err.max() <= 3
 
 
 def test_with_the_key_the_readings_equal_the_public_ones(photos):
@@ -89,11 +140,15 @@ def test_key_file_round_trip_and_bad_files(tmp_path):
     k = generate_key()
     path = tmp_path / "k.json"
     path.write_text(key_json(k))
-    assert load_key(path) == k
+    assert load_key(path) == k and load_key(path).variants == DEFAULT_VARIANTS
     data = json.loads(path.read_text())
+    old = tmp_path / "old.json"  # a key file written before variants: one
+    old.write_text(json.dumps({k_: v for k_, v in data.items() if k_ != "variants"}))
+    assert load_key(old) == ProtectionKey(k.secret, 1)
     for bad, why in [("{}", "not a clrnet key file"), ("not json", "not a usable"),
                      (json.dumps({**data, "secret": data["secret"][:10]}), "not a usable"),
-                     (json.dumps({**data, "fingerprint": "0" * 16}), "does not match")]:
+                     (json.dumps({**data, "fingerprint": "0" * 16}), "does not match"),
+                     (json.dumps({**data, "variants": 99}), "variants")]:
         (tmp_path / "bad.json").write_text(bad)
         with pytest.raises(KeyFileError, match=why):
             load_key(tmp_path / "bad.json")
@@ -106,6 +161,13 @@ def test_cli_keygen_protect_inspect_round_trip(tmp_path):
     r = subprocess.run(CLI + ["keygen", "-o", str(key)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert os.stat(key).st_mode & 0o077 == 0  # the owner's only
+    assert load_key(key).variants == DEFAULT_VARIANTS and f"{DEFAULT_VARIANTS} variants" in r.stdout
+    r2 = subprocess.run(CLI + ["keygen", "-o", str(tmp_path / "k2.json"), "--variants", "2"], capture_output=True,
+                        text=True)
+    assert r2.returncode == 0 and load_key(tmp_path / "k2.json").variants == 2
+    bad = subprocess.run(CLI + ["keygen", "-o", str(tmp_path / "k3.json"), "--variants", "0"], capture_output=True,
+                         text=True)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr and not (tmp_path / "k3.json").exists()
     again = subprocess.run(CLI + ["keygen", "-o", str(key)], capture_output=True, text=True)
     assert again.returncode != 0 and "not overwritten" in again.stderr and "Traceback" not in again.stderr
     from skimage import data
@@ -124,3 +186,24 @@ def test_cli_keygen_protect_inspect_round_trip(tmp_path):
                               "--model", "clrnet-small-128"],
                        capture_output=True, text=True)
     assert r.returncode == 2 and "protection v2" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_crop_protected_again_with_a_varied_key_shows_both_layers(photos):
+    """Layers with a key of several variants: a crop protected again with another variant
+    than the photo's (each chosen from its own pixels) shows the crop's protection on top,
+    uncropped, and the photo's beneath it with the earlier box."""
+    import io
+
+    keyed = with_key(get_model("clrnet-v2"), ProtectionKey(bytes(range(32)), 4))
+    x = photos[0]
+    _, h, w = x.shape
+    le, t, r_, b = 62, 40, 330, 220
+    crop = keyed.protect(x)[:, t:b, le:r_]
+    assert keyed.for_photo(crop) is not keyed.for_photo(x)  # two variants, one above the other
+    again = keyed.protect(crop)
+    buf = io.BytesIO()
+    Image.fromarray((again.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)).save(buf, "JPEG", quality=90)
+    layers = keyed.inspect_layers(pil_to_tensor(Image.open(buf)))
+    assert len(layers) == 2 and not layers[0].cropped and layers[1].cropped
+    err = np.abs(np.subtract(layers[1].box, (le / w, t / h, r_ / w, b / h))) * [w, h, w, h]
+    assert err.max() <= 3

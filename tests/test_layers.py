@@ -50,17 +50,17 @@ def test_the_top_protection_is_taken_away_even_when_its_payload_is_not_read(phot
     m = get_model("clrnet-v2")
     left, top, right, bottom = 60, 40, 330, 220
     received = pil_to_tensor(jpeg(protect(protect(photo, m).crop((left, top, right, bottom)), m), 90))
-    read = m.inspect
+    read = m.found
     calls: list[int] = []
 
     def without_payload(x, *args, **kwargs):
-        reading = read(x, *args, **kwargs)
+        reading, reader = read(x, *args, **kwargs)
         calls.append(1)
-        return dataclasses.replace(reading, decoded=None) if len(calls) == 1 else reading
+        return (dataclasses.replace(reading, decoded=None) if len(calls) == 1 else reading), reader
 
-    monkeypatch.setattr(m, "inspect", without_payload)
+    monkeypatch.setattr(m, "found", without_payload)
     layers = m.inspect_layers(received)
-    assert len(calls) == 1 and layers[0].protected and not layers[0].cropped and layers[0].decoded is None
+    assert len(calls) == 2 and layers[0].protected and not layers[0].cropped and layers[0].decoded is None
     assert len(layers) == 2 and layers[1].cropped
     w, h = photo.size
     err = np.abs(np.subtract(layers[1].box, (left / w, top / h, right / w, bottom / h))) * [w, h, w, h]
@@ -84,8 +84,8 @@ def test_a_crop_beneath_without_its_payload_is_not_a_layer(photo, monkeypatch):
     top = m.inspect(received)
     for box in ((0.1, 0.2, 0.6, 0.7), (0.0, 0.0, 1.0, 1.0)):  # a chance crop; a chance uncropped layer
         chance = P.Reading(True, box[0] > 0, 1.0, box, 9.0, 9.0, None, torch.zeros(3, 8, 8))
-        monkeypatch.setattr(P, "_inspect", lambda *args, **kwargs: chance)
-        monkeypatch.setattr(m, "inspect", lambda x: top)
+        # the top reading as found; beneath it, the chance layer
+        monkeypatch.setattr(m, "found", lambda x, **kw: ((chance if kw else top), m))
         layers = m.inspect_layers(received)
         assert len(layers) == 1 and layers[0].protected and not layers[0].cropped
 

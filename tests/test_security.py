@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 from clrnet.data import pil_to_tensor
-from clrnet.evaluation_security import normalised_residual, subtract_public
+from clrnet.evaluation_security import normalised_residual, sort_by_variant, subtract_public
 from clrnet.payload import channel
 from clrnet.pipeline import get_model
 from clrnet.protection.key import ProtectionKey
@@ -47,4 +48,23 @@ def test_averaging_estimates_the_keys_fixed_pattern(photos):
     est = torch.stack([normalised_residual(keyed.protect(x), keyed) for x in photos]).mean(0)
     own = channel.whiten(keyed.ruler_pattern(384, 256))
     other = channel.whiten(public.ruler_pattern(384, 256))
+    assert _corr(est, own) > 0.2 > abs(_corr(est, other))
+
+
+def test_the_sorting_attacker_groups_photos_of_one_variant(photos):
+    """Against a key of several variants the attacker first sorts the photos by the
+    pattern their residuals share (``sort_by_variant``): each group holds one variant
+    only, so averaging a group estimates that variant's ruler."""
+    keyed = get_model("clrnet-v2").with_key(ProtectionKey(bytes(range(32)), 2))
+    readers = keyed.readers()
+    xs = [*photos, *(x.flip(-1) for x in photos), *(x.flip(-2) for x in photos)]
+    truth = np.array([readers.index(keyed.for_photo(x)) for x in xs])
+    assert set(truth) == {0, 1}
+    res = torch.stack([normalised_residual(keyed.protect(x), keyed).flatten() for x in xs])
+    labels = sort_by_variant(res, 2)
+    for g in (0, 1):
+        assert len(set(truth[labels == g])) == 1  # pure groups
+    est = res[torch.from_numpy(labels == labels[0])].mean(0).view(256, 384)
+    own = channel.whiten(readers[truth[0]].ruler_pattern(384, 256))
+    other = channel.whiten(readers[1 - truth[0]].ruler_pattern(384, 256))
     assert _corr(est, own) > 0.2 > abs(_corr(est, other))

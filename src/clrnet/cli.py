@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 
 from .model import DEFAULT_MODEL
+from .protection.key import DEFAULT_VARIANTS, MAX_VARIANTS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="CLR-Net: protect photos against malicious cropping; localise crops and "
@@ -553,6 +554,10 @@ def _eval_v2(m, data: Path, attacks: list[str], size: str, crops: int, seed: int
 def keygen(
     output: Path = typer.Option(..., "-o", "--output", help="Key file to write (keep it secret)."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing key file."),
+    variants: int = typer.Option(DEFAULT_VARIANTS, "--variants", min=1, max=MAX_VARIANTS,
+                                 help="Pattern sets the key derives, one chosen per photo: averaging many "
+                                      "protected photos mixes them; reading a photo without protection takes "
+                                      "this many times as long."),
 ) -> None:
     """A new secret key: protect --key KEYFILE, inspect --key KEYFILE (protection v2)."""
     from .files.imageio import write_text_atomic
@@ -561,13 +566,13 @@ def keygen(
     if output.exists() and not force:
         _fail(f"{output}: exists (a key file is not overwritten without --force: photos protected with it "
               f"need it)")
-    key = generate_key()
+    key = generate_key(variants)
     try:  # written through mkstemp: readable by its owner only
         write_text_atomic(key_json(key), output)
     except OSError as e:
         _fail(f"{output}: cannot write the key file ({e.strerror})")
-    typer.echo(f"key {key.fingerprint} written to {output}; protect and inspect with --key {output} "
-               f"--model clrnet-v2")
+    typer.echo(f"key {key.fingerprint} ({variants} variants) written to {output}; protect and inspect with "
+               f"--key {output} --model clrnet-v2")
 
 
 @app.command()

@@ -13,7 +13,12 @@ by the PSNR the attacked photo keeps against the original:
   collects N photos protected with one key at one size, averages their
   high-pass residuals, each divided by its JND map, to estimate the key's fixed
   pattern, and subtracts the estimate (scaled by the JND map of the target and a
-  least-squares gain) from a protected photo not among the N.
+  least-squares gain) from a protected photo not among the N. Against a key with
+  several variants (the default of ``clrnet keygen``) the N photos carry different
+  pattern sets, and their average is a mixture. So the table also gives the
+  attacker who first sorts the N photos into groups of one variant by clustering
+  their residuals (:func:`sort_by_variant`), assigns the target to the group its
+  residual matches best, and averages only that group.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from .data import list_images, pil_to_tensor
 from .payload import channel
 from .protection.frame import working_size
 from .protection.jnd import jnd_map, luminance
-from .protection.key import ProtectionKey
+from .protection.key import DEFAULT_VARIANTS, ProtectionKey
 from .protection.protector import Protector
 
 AVERAGING_N = (10, 30, 100, 300, 1000)
@@ -88,20 +93,42 @@ def remove_estimate(photo: Tensor, estimate: Tensor, model: Protector) -> Tensor
     return (photo - gain * pattern[None]).clamp(0, 1)
 
 
+def sort_by_variant(residuals: Tensor, groups: int, seed: int = 0) -> np.ndarray:
+    """The attacker's sorting of N protected photos (their normalised residuals, N x P)
+    into ``groups`` of one variant each: photos of one variant share a pattern, so
+    their residuals correlate; spectral clustering of the correlation matrix (its
+    leading eigenvectors, k-means on them). Returns a group per photo."""
+    from scipy.cluster.vq import kmeans2
+
+    r = residuals - residuals.mean(1, keepdim=True)
+    r = r / r.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    c = (r @ r.T).double().numpy()
+    np.fill_diagonal(c, 0.0)
+    k = min(groups, len(c))
+    emb = np.linalg.eigh(c)[1][:, -k:]
+    emb = emb / np.linalg.norm(emb, axis=1, keepdims=True).clip(1e-12)
+    _, labels = kmeans2(emb, k, seed=seed, minit="++")
+    return labels
+
+
 def security_table(model: Protector, targets_folder: str | Path, pool_folder: str | Path,
                    size: tuple[int, int] = (384, 256), targets: int = 8, ns: tuple[int, ...] = AVERAGING_N,
-                   seed: int = 0, progress: bool = True) -> list[dict[str, object]]:
+                   seed: int = 0, variants: int = DEFAULT_VARIANTS,
+                   progress: bool = True) -> list[dict[str, object]]:
     """One row per attack: the share of target photos whose protection ``inspect``
     still finds after the attack, and the PSNR (dB) the attacked photo keeps against
-    the original (mean), for the public protection and for a keyed one; and how
-    often a keyed photo (whole, and its middle half) read without its key is called
-    protected at all (the key-mismatch rate: it should say "no protection")."""
+    the original (mean), for the public protection, a key of one variant and one of
+    ``variants``; and how often a keyed photo (whole, and its middle half) read
+    without its key is called protected at all (it should say "no protection")."""
     from tqdm import tqdm
 
     size = working_size(*size)  # the attack works at the working frame
     public = model.with_key(None)
     rng = np.random.default_rng(seed)
-    keyed = model.with_key(ProtectionKey(rng.bytes(32)))  # a seeded key: the same numbers every run
+    secret = rng.bytes(32)  # a seeded key: the same numbers every run
+    keyed = model.with_key(ProtectionKey(secret))
+    varied = model.with_key(ProtectionKey(secret, variants))
+    many = f"keyed, {variants} variants"
     originals = [_load(p, size) for p in list_images(targets_folder)[:targets]]
     pool_paths = list_images(pool_folder)
     need = max(ns) if ns else 0
@@ -120,30 +147,54 @@ def security_table(model: Protector, targets_folder: str | Path, pool_folder: st
 
     pub = [public.protect(x) for x in originals]
     key = [keyed.protect(x) for x in originals]
+    var = [varied.protect(x) for x in originals]
     row("none", "public", pub, pub, public)
     row("none", "keyed", key, key, keyed)
-    other = model.with_key(ProtectionKey(rng.bytes(32)))
+    row("none", many, var, var, varied)
+    other = model.with_key(ProtectionKey(rng.bytes(32), variants))
     for name, reader in (("read without the key (public patterns)", public), ("read with another key", other)):
-        parts = [c for p in key for c in (p, _crop_half(p))]
-        rows.append({"attack": name, "protection": "keyed",
+        parts = [c for p in var for c in (p, _crop_half(p))]
+        rows.append({"attack": name, "protection": many,
                      "protection still found": float(np.mean([_found(reader, c) for c in parts])),
                      "PSNR attacked vs original (dB)": float("nan"), "PSNR protected vs original (dB)": float("nan"),
                      "attacker needs": f"{len(parts)} photos and crops"})
     row("public pattern subtracted", "public", [subtract_public(public, p) for p in pub], pub, public,
         "the package")
-    row("public pattern subtracted", "keyed", [subtract_public(public, p) for p in key], key, keyed,
+    row("public pattern subtracted", many, [subtract_public(public, p) for p in var], var, varied,
         "the package")
+    readers = varied.readers()
     total = torch.zeros(size[1], size[0], dtype=torch.float64)
+    residuals: list[Tensor] = []  # of the varied key's photos, for the sorting attacker
+    truth: list[int] = []  # their variants, to score the sorting
     order = rng.permutation(len(pool_paths))[:need]
     done = 0
     bar = tqdm(total=need, desc="averaging attack", disable=not progress)
     for n in sorted(ns):
         for i in order[done:n]:
-            total += normalised_residual(keyed.protect(_load(pool_paths[int(i)], size)), keyed).double()
+            x = _load(pool_paths[int(i)], size)
+            total += normalised_residual(keyed.protect(x), keyed).double()
+            residuals.append(normalised_residual(varied.protect(x), varied).flatten())
+            truth.append(readers.index(varied.for_photo(x)))
             bar.update(1)
         done = n
         estimate = (total / n).float()
         row(f"averaging {n} photos of the key", "keyed", [remove_estimate(p, estimate, keyed) for p in key], key,
             keyed, f"{n} photos protected with the key")
+        stack = torch.stack(residuals)
+        mixed = stack.mean(0).view(size[1], size[0])
+        row(f"averaging {n} photos of the key", many, [remove_estimate(p, mixed, varied) for p in var], var,
+            varied, f"{n} photos protected with the key")
+        labels = sort_by_variant(stack, variants, seed)
+        means = torch.stack([stack[torch.from_numpy(labels == g)].mean(0) if (labels == g).any()
+                             else torch.zeros(stack.shape[1]) for g in range(variants)])
+        right = sum(int(np.bincount(np.asarray(truth)[labels == g]).max()) for g in range(variants)
+                    if (labels == g).any())
+        unit = means / means.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        attacked = []
+        for p in var:  # the target joins the group whose average its residual matches best
+            g = int(torch.argmax(unit @ normalised_residual(p, varied).flatten()))
+            attacked.append(remove_estimate(p, means[g].view(size[1], size[0]), varied))
+        row(f"averaging {n} photos of the key, sorted by variant first", many, attacked, var, varied,
+            f"{n} photos, {right / n:.0%} sorted into their variant's group")
     bar.close()
     return rows

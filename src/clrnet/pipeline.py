@@ -121,10 +121,8 @@ class AlreadyProtectedError(ValueError):
 def already_protected(x: Tensor, m: "Model") -> bool:
     """Does the photo (3, H, W) carry this model's protection? The quick test: the
     ruler's boxes verified (v2: by the pilots), no search over whole frames."""
-    if isinstance(m, Protector):
-        from .protection.protector import _inspect
-
-        return bool(_inspect(m, x, deep=False, min_strength=m.cfg.presence).protected)
+    if isinstance(m, Protector):  # every variant of a key's patterns
+        return bool(m.inspect(x, deep=False, min_strength=m.cfg.presence).protected)
     return bool(inspect_native(m, x).protected)
 
 

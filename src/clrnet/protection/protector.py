@@ -176,6 +176,7 @@ class Protector:
         self._layout_seed = channel.Layout.seed if key is None else key.seed("layout")
         self._refiner: RefineNet | None = None
         self._readout: RulerReadout | None = None
+        self._readers: list[Protector] | None = None
 
     @property
     def readout(self) -> RulerReadout:
@@ -198,6 +199,26 @@ class Protector:
             return self
         base = self.name.split(" (key ")[0]
         return self._variant(self.cfg, base if key is None else f"{base} (key {key.fingerprint})", key)
+
+    def readers(self) -> list["Protector"]:
+        """The protections a photo of this key may carry: one per variant of a key with
+        several (:class:`ProtectionKey`), else this one."""
+        if self.key is None or self.key.variants == 1:
+            return [self]
+        if self._readers is None:
+            self._readers = [self._variant(self.cfg, self.name, self.key.variant(v))
+                             for v in range(self.key.variants)]
+        return self._readers
+
+    def for_photo(self, image: Tensor) -> "Protector":
+        """The one of :meth:`readers` that protects ``image`` (3, H, W): chosen from its
+        pixels (every 7th row and column, 8 bits) by the key's keyed hash."""
+        readers = self.readers()
+        if len(readers) == 1:
+            return self
+        sample = (image[:, ::7, ::7].float() * 255).round().clamp(0, 255).to(torch.uint8)
+        assert self.key is not None
+        return readers[self.key.variant_of(sample.numpy().tobytes())]
 
     def thorough(self) -> "Protector":
         """The same protection, looking beneath every protection it takes away, however
@@ -313,7 +334,11 @@ class Protector:
     @torch.no_grad()
     def change(self, image: Tensor, bits: Tensor | None = None) -> Tensor:
         """The change (1, H, W) protecting a photo (3, H, W) at its own size: drawn at
-        the working frame, carrying the photo's thumbnail (or the coded ``bits``)."""
+        the working frame, carrying the photo's thumbnail (or the coded ``bits``), with
+        the patterns of the key's variant for this photo (:meth:`for_photo`)."""
+        mine = self.for_photo(image)
+        if mine is not self:
+            return mine.change(image, bits)
         _, h, w = image.shape
         ww, wh = working_size(w, h)
         work = resize(image[None].float(), wh, ww)[0]
@@ -343,29 +368,29 @@ class Protector:
         its payload's checksum; ``fast()`` looks there not at all. Beneath, as on top:
         the ruler's boxes, the pilots' search over whole frames (a ruler that misread
         an axis, an enlarged crop) and ruler and pilots together."""
-        layers = [self.inspect(received)]
+        top, reader = self.found(received)
+        layers = [top]
         x = received
         while len(layers) < most:
-            top = layers[-1]
             if not top.protected or top.cropped:
                 break
             # without its payload (two protections at nearly one grid can drown it) it is
             # rebuilt from the photo's own thumbnail: what was protected, uncropped since
             codeword = None if top.decoded is None else top.decoded.codeword
             if codeword is not None and \
-                    self.layout(*working_size(x.shape[-1], x.shape[-2])).n_bits != codeword.numel():
+                    reader.layout(*working_size(x.shape[-1], x.shape[-2])).n_bits != codeword.numel():
                 break  # rescaled to another working level since: it cannot be rebuilt here
-            x = (x - self.change(x, codeword)).clamp(0, 1)
+            x = (x - reader.change(x, codeword)).clamp(0, 1)
             # an earlier protection may have been rescaled with its crop: the pilots' search
             # tries the levels below the implied one (every level on each of the ruler's
             # nine boxes made a 96 x 80 photo take 5 s); not the whole photo's payload:
             # what is left of the one taken away may pass its checksum
-            beneath = _inspect(self, x, deep=False, search=True, levels=2,
-                               min_strength=0.0 if self.cfg.thorough else self.cfg.beneath_min_strength)
+            beneath, reader = self.found(x, deep=False, search=True, levels=2,
+                                         min_strength=0.0 if self.cfg.thorough else self.cfg.beneath_min_strength)
             if not beneath.protected:  # what is left of a single protection does not verify
                 break
             if self.cfg.thorough and (beneath.decoded is None or beneath.decoded.message is None) \
-                    and self.read_ruler(x)[2] < self.cfg.beneath_min_strength:
+                    and reader.read_ruler(x)[2] < self.cfg.beneath_min_strength:
                 # where the ruler left there reads at chance, what is left of the one taken
                 # away makes the pilots' search peak at chance boxes (Kodak, JPEG 80: 3 of 24
                 # photos protected once got a false crop, none with a payload; Set14's
@@ -375,18 +400,42 @@ class Protector:
                 # Kodak 0.927 instead of 0.969 and val 0.919)
                 break
             layers.append(beneath)
+            top = beneath
         return layers
+
+    def found(self, received: Tensor, **kw: object) -> tuple["Reading", "Protector"]:
+        """The reading of ``received`` by the first of :meth:`readers` (the one whose
+        ruler reads strongest first) that finds its protection, and that reader (else
+        the strongest's reading); ``kw`` as :func:`_inspect`'s."""
+        readers = self.readers()
+        if len(readers) > 1:
+            x, gain = self._readout_input(received)
+            strength = [float(r.readout.read(x, gain)[2][0]) for r in readers]
+            readers = [readers[i] for i in sorted(range(len(readers)), key=lambda i: -strength[i])]
+        first: tuple[Reading, Protector] | None = None
+        for r in readers:
+            reading = _inspect(r, received, **kw)  # type: ignore[arg-type]
+            if reading.protected:
+                return reading, r
+            first = first or (reading, r)
+        assert first is not None
+        return first
 
     # -- inspect ---------------------------------------------------------------
     def read_ruler(self, received: Tensor) -> tuple[Box, float, float]:
         """Box, crop-score logit and ruler strength of a received (3, h, w)."""
+        boxes, logits, strength = self.readout.read(*self._readout_input(received))
+        return tuple(float(v) for v in boxes[0]), float(logits[0]), float(strength[0])  # type: ignore[return-value]
+
+    def _readout_input(self, received: Tensor) -> tuple[Tensor, Tensor | None]:
+        """What the ruler's matched filter reads: the photo at the readout's size, and
+        its JND map there (the gain) if the config weighs by it."""
         n = self.cfg.readout_size
         gain = None
         if self.cfg.readout_gain:
             m = jnd_map(received[None].float(), self.cfg.jnd_floor, self.cfg.jnd_slope, self.cfg.jnd_cap)
             gain = resize(m, n, n)[:, 0]
-        boxes, logits, strength = self.readout.read(resize(received[None].float(), n, n), gain)
-        return tuple(float(v) for v in boxes[0]), float(logits[0]), float(strength[0])  # type: ignore[return-value]
+        return resize(received[None].float(), n, n), gain
 
     @staticmethod
     def resample(received: Tensor, box: Box, width: int, height: int) -> tuple[Tensor, int, int]:
@@ -816,13 +865,7 @@ def _inspect(self: Protector, received: Tensor, top: int = 3, deep: bool = True,
     larger one: downscaling is common; for the ruler's best box also the next smaller
     one: an upscaled copy); a ruler weaker than ``min_strength`` is taken for no
     protection without trying the pilots."""
-    n = self.cfg.readout_size
-    x = resize(received[None].float(), n, n)
-    gain = None
-    if self.cfg.readout_gain:
-        gain = resize(jnd_map(received[None].float(), self.cfg.jnd_floor, self.cfg.jnd_slope, self.cfg.jnd_cap),
-                      n, n)[:, 0]
-    cx, cy = self.readout.correlate(x, gain)
+    cx, cy = self.readout.correlate(*self._readout_input(received))
     hx = _top_hypotheses(cx[0], self.readout.hyps, top)
     hy = _top_hypotheses(cy[0], self.readout.hyps, top)
     boxes = sorted(((min(sx, sy), (ax[0], ay[0], ax[1], ay[1])) for sx, ax in hx for sy, ay in hy), reverse=True)
@@ -871,4 +914,10 @@ def _inspect(self: Protector, received: Tensor, top: int = 3, deep: bool = True,
                    self.recover(found))
 
 
-Protector.inspect = _inspect  # type: ignore[attr-defined]
+def _inspect_any(self: Protector, received: Tensor, **kw: object) -> Reading:
+    """:func:`_inspect` by whichever of the key's variants the photo carries
+    (:meth:`Protector.found`)."""
+    return self.found(received, **kw)[0]
+
+
+Protector.inspect = _inspect_any  # type: ignore[attr-defined]
