@@ -380,7 +380,7 @@ class Protector:
             if codeword is not None and \
                     reader.layout(*working_size(x.shape[-1], x.shape[-2])).n_bits != codeword.numel():
                 break  # rescaled to another working level since: it cannot be rebuilt here
-            x = (x - reader.change(x, codeword)).clamp(0, 1)
+            x = reader.taken_away(x, codeword)
             # an earlier protection may have been rescaled with its crop: the pilots' search
             # tries the levels below the implied one (every level on each of the ruler's
             # nine boxes made a 96 x 80 photo take 5 s); not the whole photo's payload:
@@ -402,6 +402,18 @@ class Protector:
             layers.append(beneath)
             top = beneath
         return layers
+
+    @torch.no_grad()
+    def taken_away(self, photo: Tensor, codeword: Tensor | None = None) -> Tensor:
+        """``photo`` (3, H, W) without the protection that covers it (carrying ``codeword``,
+        or the photo's own thumbnail). The change was drawn from the photo beneath, not
+        from this one, which carries it (more texture, a larger JND: a change up to 9 %
+        too strong on Kodak's flat kodim20): so it is drawn again from the first
+        estimate of the photo beneath (val, 20 photos protected twice, JPEG 80:
+        correlation with the true change 0.973 -> 0.979, the ruler left beneath 0.589 ->
+        0.619, better on all 20)."""
+        first = (photo - self.change(photo, codeword)).clamp(0, 1)
+        return (photo - self.change(first, codeword)).clamp(0, 1)
 
     def found(self, received: Tensor, **kw: object) -> tuple["Reading", "Protector"]:
         """The reading of ``received`` by the first of :meth:`readers` (the one whose
