@@ -207,3 +207,26 @@ def test_a_crop_protected_again_with_a_varied_key_shows_both_layers(photos):
     assert len(layers) == 2 and not layers[0].cropped and layers[1].cropped
     err = np.abs(np.subtract(layers[1].box, (le / w, t / h, r_ / w, b / h))) * [w, h, w, h]
     assert err.max() <= 3
+
+
+def test_cli_false_alarms_with_a_key(tmp_path):
+    """``eval --false-alarms --key`` reads never-protected images with every variant of a
+    key's patterns (the synthetic hard cases and a photo here: none called protected); ``--key``
+    elsewhere in ``eval`` is refused in one line."""
+    key = tmp_path / "k.json"
+    key.write_text(key_json(ProtectionKey(bytes(range(32)), 2)))
+    from skimage import data
+
+    for split in ("train", "val", "test"):  # the data root's layout; one photo read (--limit 1)
+        (tmp_path / "none" / split).mkdir(parents=True)
+        Image.fromarray(data.coffee()).resize((200, 150)).save(tmp_path / "none" / split / "a.png")
+    r = subprocess.run(CLI + ["eval", "--false-alarms", "--key", str(key), "--data", str(tmp_path / "none"),
+                              "--per-family", "1", "--limit", "1", "--model", "clrnet-v2"], capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stderr
+    assert f"key {load_key(key).fingerprint}" in r.stdout
+    last = [line for line in r.stdout.splitlines() if line.startswith("| all |")][0]
+    assert [c.strip() for c in last.strip("|").split("|")][1:] == ["22", "0.0000", "0.0000"]  # 16 + 6 of the photo
+    bad = subprocess.run(CLI + ["eval", "--key", str(key), "--data", str(tmp_path / "none")], capture_output=True,
+                         text=True)
+    assert bad.returncode == 2 and "--false-alarms" in bad.stderr and "Traceback" not in bad.stderr

@@ -370,6 +370,8 @@ def eval_(
     false_alarms: bool = typer.Option(False, "--false-alarms", help="Never-protected images instead: --data is the "
                                       "datasets root (train/, val/, test/), plus synthetic hard cases."),
     per_family: int = typer.Option(40, "--per-family", help="--false-alarms: synthetic images per family."),
+    key: Optional[Path] = typer.Option(None, "--key", help="--false-alarms: read with this key file's patterns "
+                                       "(every variant of them), as inspect --key does."),
     eval_workers: int = typer.Option(1, "--workers", "-j", help="--false-alarms: processes of one torch thread "
                                      "each (2 on 2 cores: about twice as fast; the same counts)."),
     layers: bool = typer.Option(False, "--layers", help="clrnet-v2 only: crops of protected photos protected "
@@ -409,8 +411,10 @@ def eval_(
         parse_size(size)
     except ValueError as e:
         _fail(str(e))
+    if key is not None and not false_alarms:
+        _fail("--key applies to --false-alarms (--security makes its own keys)")
     try:
-        m = get_model(model)
+        m = _keyed_model(model, key) if key is not None else get_model(model)
         if false_alarms:
             from .evaluation_trust import false_alarms as run_false_alarms
             from .evaluation_v2 import markdown_table
@@ -418,7 +422,8 @@ def eval_(
             if eval_workers < 1:
                 _fail(f"--workers {eval_workers}: must be at least 1")
             rows = run_false_alarms(m, data, per_family, 4 if quick else limit, workers=eval_workers)
-            typer.echo(markdown_table(rows, f"### never-protected images: {Path(model).name}, {per_family} per "
+            typer.echo(markdown_table(rows, f"### never-protected images: {m.name if key else Path(model).name}, "
+                                            f"{per_family} per "
                                             f"synthetic family (as made and JPEG 80), photos of {data} "
                                             f"({time.time() - t0:.0f} s)", 4))
             return
