@@ -177,6 +177,7 @@ class Protector:
         self._refiner: RefineNet | None = None
         self._readout: RulerReadout | None = None
         self._readers: list[Protector] | None = None
+        self._public: Protector | None = None
 
     @property
     def readout(self) -> RulerReadout:
@@ -209,6 +210,14 @@ class Protector:
             self._readers = [self._variant(self.cfg, self.name, self.key.variant(v))
                              for v in range(self.key.variants)]
         return self._readers
+
+    def public(self) -> "Protector":
+        """The same protection with the public patterns (this one if it has no key)."""
+        if self.key is None:
+            return self
+        if self._public is None:
+            self._public = self._variant(self.cfg, self.name.split(" (key ")[0], None)
+        return self._public
 
     def for_photo(self, image: Tensor) -> "Protector":
         """The one of :meth:`readers` that protects ``image`` (3, H, W): chosen from its
@@ -420,13 +429,22 @@ class Protector:
         ruler reads strongest first) that finds its protection, and that reader (else
         the strongest's reading); ``kw`` as :func:`_inspect`'s."""
         readers = self.readers()
-        if len(readers) > 1:
+        joint = [True] * len(readers)
+        if self.key is not None:
+            # the rulers of two keys (or of a key and the public patterns) correlate up to
+            # about 0.3: a photo protected with the public patterns read with a key reads
+            # that key's ruler at 0.38, enough for the last resort with pilots at chance
+            # (1 read in 144 with a key of 4 variants). So it is taken only by the variant
+            # whose ruler reads strongest, and only where that outreads the public ruler.
             x, gain = self._readout_input(received)
             strength = [float(r.readout.read(x, gain)[2][0]) for r in readers]
-            readers = [readers[i] for i in sorted(range(len(readers)), key=lambda i: -strength[i])]
+            public = float(self.public().readout.read(x, gain)[2][0])
+            order = sorted(range(len(readers)), key=lambda i: -strength[i])
+            joint = [k == 0 and strength[i] > public for k, i in enumerate(order)]
+            readers = [readers[i] for i in order]
         first: tuple[Reading, Protector] | None = None
-        for r in readers:
-            reading = _inspect(r, received, **kw)  # type: ignore[arg-type]
+        for r, last_resort in zip(readers, joint):
+            reading = _inspect(r, received, joint=last_resort, **kw)  # type: ignore[arg-type]
             if reading.protected:
                 return reading, r
             first = first or (reading, r)
@@ -866,7 +884,7 @@ def jointly_verified(cfg: ProtectionConfig, tries: list[tuple[float, Decoded]], 
 
 
 def _inspect(self: Protector, received: Tensor, top: int = 3, deep: bool = True, levels: int = 2,
-             min_strength: float = 0.0, search: bool | None = None) -> Reading:
+             min_strength: float = 0.0, search: bool | None = None, joint: bool = True) -> Reading:
     """Localise, verify and decode: the ruler proposes its ``top`` boxes per axis, the
     pilots verify them (and refine the first that holds), the payload is decoded
     there and paints the cut-away part; when none holds, the ruler's boxes are tried
@@ -876,7 +894,8 @@ def _inspect(self: Protector, received: Tensor, top: int = 3, deep: bool = True,
     ``levels``: working levels tried per box (the size the box implies, then the next
     larger one: downscaling is common; for the ruler's best box also the next smaller
     one: an upscaled copy); a ruler weaker than ``min_strength`` is taken for no
-    protection without trying the pilots."""
+    protection without trying the pilots; ``joint``: whether the last resort
+    (``jointly_verified``) may be taken (not where another pattern explains the ruler)."""
     cx, cy = self.readout.correlate(*self._readout_input(received))
     hx = _top_hypotheses(cx[0], self.readout.hyps, top)
     hy = _top_hypotheses(cy[0], self.readout.hyps, top)
@@ -912,7 +931,7 @@ def _inspect(self: Protector, received: Tensor, top: int = 3, deep: bool = True,
             found = d
     if found is None and (deep if search is None else search):
         found, strength = first_verified(self.pilot_boxes(received, hx, hy))
-    if found is None:  # cheap (the ruler's tries are made): beneath a removed protection too
+    if found is None and joint:  # cheap (the ruler's tries are made): beneath a removed protection too
         found, strength = jointly_verified(self.cfg, ruler_tries, strength)
     if found is None:
         ww, wh = working_size(w, h)
