@@ -216,7 +216,7 @@ class Protector:
         if self.key is None:
             return self
         if self._public is None:
-            self._public = self._variant(self.cfg, self.name.split(" (key ")[0], None)
+            self._public = self.with_key(None)
         return self._public
 
     def for_photo(self, image: Tensor) -> "Protector":
