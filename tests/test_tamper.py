@@ -255,3 +255,52 @@ def test_an_edit_is_found_when_the_payload_fails_its_checksum(edit, monkeypatch,
     else:
         assert found.tampered
         assert mask_f1(torch.from_numpy(np.array(found.tamper_mask) > 127), torch.from_numpy(mask)) > 0.7
+
+
+# --- dropped pixels put back before reading -------------------------------------------------
+
+def _as_tensor(a: np.ndarray) -> torch.Tensor:
+    from clrnet.data import pil_to_tensor
+
+    return pil_to_tensor(Image.fromarray(a))
+
+
+def test_dropped_pixels_are_put_back_and_nothing_else_changes(astronaut):
+    from clrnet.attacks.real import pixel_dropout
+    from clrnet.protection.impulses import repair_impulses
+
+    dropped = np.asarray(pixel_dropout(Image.fromarray(astronaut), 0.05, seed=3))
+    hit = (dropped != astronaut).any(2)
+    out = repair_impulses(_as_tensor(dropped))
+    fixed = (out.permute(1, 2, 0).numpy() * 255).round().astype(np.int16)
+    moved = (fixed != dropped).any(2)
+    pure = (dropped.max(2) == 0) | (dropped.min(2) == 255)
+    assert not (moved & ~pure).any()  # only pure black or white pixels are ever touched
+    assert (moved & ~hit).sum() <= 0.001 * moved.size  # of the photo's own, a few (on the edge of its clipped parts)
+    bright = hit & (cv2.medianBlur(astronaut, 3).mean(2) > 60)
+    assert moved[bright].mean() > 0.97  # those in anything but a dark area put back
+    err_before = np.abs(dropped[hit].astype(float) - astronaut[hit]).mean()
+    err_after = np.abs(fixed[hit] - astronaut[hit].astype(float)).mean()
+    assert err_after < 0.2 * err_before
+
+
+def test_a_photo_without_dropped_pixels_is_read_as_it_is(astronaut):
+    from clrnet.attacks.real import pixel_dropout
+    from clrnet.protection.impulses import repair_impulses
+
+    x = _as_tensor(astronaut)
+    assert repair_impulses(x) is x
+    few = _as_tensor(np.asarray(pixel_dropout(Image.fromarray(astronaut), 0.01, seed=3)))
+    assert repair_impulses(few) is few  # 1 %: below the 2 % a photo must show
+
+
+def test_an_edit_is_found_after_pixel_dropout(protected_astronaut, coffee):
+    from clrnet.attacks.real import pixel_dropout
+
+    mask = object_mask(np.random.default_rng(11), 256, 256, 0.2)
+    edited = apply_edit("splice", protected_astronaut, mask, np.random.default_rng(12), coffee)
+    found = inspect(pixel_dropout(Image.fromarray(edited), 0.05, seed=5), "clrnet-v2")
+    assert found.payload and found.tampered and not found.cropped
+    assert mask_f1(torch.from_numpy(np.array(found.tamper_mask) > 127), torch.from_numpy(mask)) > 0.7
+    clean = inspect(pixel_dropout(Image.fromarray(protected_astronaut), 0.05, seed=5), "clrnet-v2")
+    assert clean.payload and clean.tampered is False

@@ -25,6 +25,7 @@ from .geometry import FULL_FRAME, Box, box_to_pixels, resize
 from .files.imageio import to_rgb
 from .model import CLRNet, DEFAULT_MODEL, load_model
 from .networks import RulerReadout
+from .protection.impulses import repair_impulses
 from .protection.key import ProtectionKey, load_key
 from .protection.protector import Protector
 from .tamper.localize import tamper_score
@@ -256,6 +257,7 @@ def _inspect_v2(m: Protector, rgb: Image.Image, received: Tensor, original_size:
     """``inspect`` for protection v2: the recovery is made at the working frame. Every
     protection is looked for; a crop found beneath a later protection (a protected
     crop protected again) is the verdict, with the earlier box and recovery."""
+    received = repair_impulses(received)  # dropped pixels: read and pasted repaired
     found = m.inspect_layers(received)
     r = next((layer for layer in found[1:] if layer.cropped), found[0])
     layers = [{"cropped": layer.cropped, "score": round(layer.score, 4), "box": [round(v, 4) for v in layer.box]}

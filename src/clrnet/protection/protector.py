@@ -34,6 +34,7 @@ from ..reconstruction.paint import distance, paint, upsample
 from ..reconstruction.refine import RefineNet, load_refine, refine_frame
 from ..tamper.localize import tamper_mask, thresholds_for, unreadable
 from .fidelity import keep_ssim, quantize
+from .impulses import repair_impulses
 from .frame import LEVELS, candidates, frame_size, working_level, working_size
 from .jnd import jnd_map, local_std, luminance
 from .key import ProtectionKey
@@ -377,6 +378,7 @@ class Protector:
         its payload's checksum; ``fast()`` looks there not at all. Beneath, as on top:
         the ruler's boxes, the pilots' search over whole frames (a ruler that misread
         an axis, an enlarged crop) and ruler and pilots together."""
+        received = repair_impulses(received)
         top, reader = self.found(received)
         layers = [top]
         x = received
@@ -427,7 +429,9 @@ class Protector:
     def found(self, received: Tensor, **kw: object) -> tuple["Reading", "Protector"]:
         """The reading of ``received`` by the first of :meth:`readers` (the one whose
         ruler reads strongest first) that finds its protection, and that reader (else
-        the strongest's reading); ``kw`` as :func:`_inspect`'s."""
+        the strongest's reading); ``kw`` as :func:`_inspect`'s. Dropped pixels are put
+        back first (:func:`impulses.repair_impulses`)."""
+        received = repair_impulses(received)
         readers = self.readers()
         joint = [True] * len(readers)
         if self.key is not None:
