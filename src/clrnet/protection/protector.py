@@ -377,7 +377,8 @@ class Protector:
         left of a single protection taken away, val 0.16-0.29) a layer counts only with
         its payload's checksum; ``fast()`` looks there not at all. Beneath, as on top:
         the ruler's boxes, the pilots' search over whole frames (a ruler that misread
-        an axis, an enlarged crop) and ruler and pilots together."""
+        an axis, an enlarged crop) and ruler and pilots together. Dropped pixels are put
+        back first (:func:`impulses.repair_impulses`)."""
         received = repair_impulses(received)
         top, reader = self.found(received)
         layers = [top]
@@ -429,9 +430,7 @@ class Protector:
     def found(self, received: Tensor, **kw: object) -> tuple["Reading", "Protector"]:
         """The reading of ``received`` by the first of :meth:`readers` (the one whose
         ruler reads strongest first) that finds its protection, and that reader (else
-        the strongest's reading); ``kw`` as :func:`_inspect`'s. Dropped pixels are put
-        back first (:func:`impulses.repair_impulses`)."""
-        received = repair_impulses(received)
+        the strongest's reading); ``kw`` as :func:`_inspect`'s."""
         readers = self.readers()
         joint = [True] * len(readers)
         if self.key is not None:
@@ -951,8 +950,9 @@ def _inspect(self: Protector, received: Tensor, top: int = 3, deep: bool = True,
 
 def _inspect_any(self: Protector, received: Tensor, **kw: object) -> Reading:
     """:func:`_inspect` by whichever of the key's variants the photo carries
-    (:meth:`Protector.found`)."""
-    return self.found(received, **kw)[0]
+    (:meth:`Protector.found`), its dropped pixels put back first (as in
+    :meth:`Protector.inspect_layers`: :func:`impulses.repair_impulses`)."""
+    return self.found(repair_impulses(received), **kw)[0]
 
 
 Protector.inspect = _inspect_any  # type: ignore[attr-defined]
