@@ -304,3 +304,14 @@ def test_an_edit_is_found_after_pixel_dropout(protected_astronaut, coffee):
     assert mask_f1(torch.from_numpy(np.array(found.tamper_mask) > 127), torch.from_numpy(mask)) > 0.7
     clean = inspect(pixel_dropout(Image.fromarray(protected_astronaut), 0.05, seed=5), "clrnet-v2")
     assert clean.payload and clean.tampered is False
+
+
+def test_a_crop_is_found_with_its_payload_after_pixel_dropout(protected_astronaut):
+    from clrnet.attacks.real import pixel_dropout
+    from clrnet.geometry import box_iou
+
+    x0, y0, x1, y1 = 40, 24, 216, 200  # 47 % of the frame
+    crop = Image.fromarray(protected_astronaut).crop((x0, y0, x1, y1))
+    found = inspect(pixel_dropout(crop, 0.05, seed=7), "clrnet-v2", original_size=(256, 256))
+    assert found.cropped and found.payload
+    assert box_iou(found.box, (x0 / 256, y0 / 256, x1 / 256, y1 / 256)) >= 0.95
