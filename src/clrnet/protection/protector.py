@@ -32,6 +32,7 @@ from ..reconstruction.border import continue_border
 from ..reconstruction.consistency import project, thumbnail_bounds
 from ..reconstruction.paint import distance, paint, upsample
 from ..reconstruction.refine import RefineNet, load_refine, refine_frame
+from ..tamper.jpeg_trace import jpeg_quality
 from ..tamper.localize import tamper_mask, thresholds_for, unreadable
 from .fidelity import keep_ssim, quantize
 from .impulses import repair_impulses
@@ -650,11 +651,12 @@ class Protector:
     @staticmethod
     def edited(presence: Tensor, snr: float, window: Tensor, layout: channel.Layout) -> Tensor:
         """Where in the window (h, w, bool) the presence map says it was edited (clipped parts
-        skipped; stricter when the map is noisy: ``snr`` from ``channel.presence_map``)."""
+        skipped; stricter when the map is noisy: ``snr`` from ``channel.presence_map``, or the
+        window carries the trace of a JPEG at quality 75 or below)."""
         skip = unreadable(window, layout.block * 8)
         if skip.shape != presence.shape:
             skip = F.interpolate(skip[None, None].float(), size=presence.shape, mode="nearest")[0, 0] > 0.5
-        return tamper_mask(presence, skip, thresholds_for(snr))
+        return tamper_mask(presence, skip, thresholds_for(snr, jpeg_quality(window)))
 
     def scale_hypotheses(self, received: Tensor, hx: list[tuple[float, tuple[float, float]]],
                          hy: list[tuple[float, tuple[float, float]]], most: int = 5, most_below: int = 6,
