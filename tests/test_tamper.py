@@ -315,3 +315,28 @@ def test_a_crop_is_found_with_its_payload_after_pixel_dropout(protected_astronau
     found = inspect(pixel_dropout(crop, 0.05, seed=7), "clrnet-v2", original_size=(256, 256))
     assert found.cropped and found.payload
     assert box_iou(found.box, (x0 / 256, y0 / 256, x1 / 256, y1 / 256)) >= 0.95
+
+
+@pytest.mark.parametrize("name, i, neighbour, decodes", [("148026.jpg", 20, "148089.jpg", False),
+                                                         ("148089.jpg", 21, "156065.jpg", True)])
+def test_an_upscaled_copy_whose_edit_weakened_the_ruler_is_read(name, i, neighbour, decodes, datasets):
+    """Two val cases of ``eval --tamper --attack scale150`` (bsds500 at 256 px, photos 20 and
+    21 of the folder: a Telea edit of a third and a Navier-Stokes edit of a fifth of the frame,
+    then enlarged 150 %) where no protection was found at all: the ruler's box lost to a near
+    tie and the whole photo was read only at the enlarged copy's own level. Now both are found;
+    the second's payload decodes and its edit is marked (the first's payload fails: its map,
+    read after the upscaling at an SNR of 0.45, is too noisy to mark anything)."""
+    from clrnet.evaluation import REAL_ATTACKS
+    from clrnet.evaluation_tamper import edit_case
+    from clrnet.evaluation_v2 import bring_to
+
+    folder = datasets / "val" / "bsds500"
+    original, donor = (bring_to(Image.open(folder / n).convert("RGB"), "256") for n in (name, neighbour))
+    protected = np.asarray(protect(original, "clrnet-v2"))
+    _, _, truth, edited = edit_case(protected, np.asarray(donor), i, 0)
+    received = REAL_ATTACKS["scale150"](Image.fromarray(edited), i)
+    found = inspect(received, "clrnet-v2", original_size=(256, 256))
+    assert found.protected and found.box == pytest.approx((0, 0, 1, 1), abs=0.01)
+    if decodes:
+        assert found.payload and found.tampered
+        assert mask_f1(torch.from_numpy(np.array(found.tamper_mask) > 127), torch.from_numpy(truth)) > 0.7

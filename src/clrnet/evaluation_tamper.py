@@ -111,19 +111,26 @@ def tamper_rows(model: Protector, folder: str | Path, size: str = "256", attacks
         donor = np.asarray(_load(paths[(i + 1) % len(paths)], size))
         protected = np.asarray(_png(tensor_to_pil(model.protect(pil_to_tensor(original)))))
         ref = pil_to_tensor(original)
-        h, w = protected.shape[:2]
         for j, attack in enumerate(attacks):
-            rng = np.random.default_rng([seed, i, j])
-            edit = EDITS[(i + j) % len(EDITS)]
-            kind = MASK_KINDS[(i + j // len(EDITS)) % len(MASK_KINDS)]
-            mask = make_mask(kind, rng, h, w, float(rng.uniform(*RATE_RANGE)))
-            edited = apply_edit(edit, protected, mask, rng, donor)
+            edit, kind, mask, edited = edit_case(protected, donor, i, j, seed)
             for name, photo, truth in ((edit, edited, mask), ("none", protected, np.zeros_like(mask))):
                 received = REAL_ATTACKS[attack](Image.fromarray(photo), seed + i)
                 rows.append(_measure(model, path.name, attack, name, kind, received, truth, ref, keep))
             bar.update()
     bar.close()
     return rows
+
+
+def edit_case(protected: np.ndarray, donor: np.ndarray, i: int, j: int, seed: int = 0
+              ) -> tuple[str, str, np.ndarray, np.ndarray]:
+    """The edit of photo ``i`` (of the folder) under attack ``j`` (of the attacks asked),
+    seeded by both: (edit, mask kind, true mask, edited photo). Photo ``i + 1`` is the donor."""
+    h, w = protected.shape[:2]
+    rng = np.random.default_rng([seed, i, j])
+    edit = EDITS[(i + j) % len(EDITS)]
+    kind = MASK_KINDS[(i + j // len(EDITS)) % len(MASK_KINDS)]
+    mask = make_mask(kind, rng, h, w, float(rng.uniform(*RATE_RANGE)))
+    return edit, kind, mask, apply_edit(edit, protected, mask, rng, donor)
 
 
 def _measure(model: Protector, image: str, attack: str, edit: str, kind: str, received: Image.Image,

@@ -930,10 +930,14 @@ def _inspect(self: Protector, received: Tensor, top: int = 3, deep: bool = True,
     found, strength = first_verified(boxes, ruler_tries)
     if found is None and deep:
         # the whole photo as it is, read for its payload even without a clear pilot peak:
-        # an uncropped photo with a large edit (its checksum decides)
-        d = self.decode_at(received, FULL_FRAME, working_level(w, h), hard=True)
-        if d.verified:
-            found = d
+        # an uncropped photo with a large edit (its checksum decides); at its own level,
+        # then the next smaller one (an upscaled copy whose edit weakened the ruler)
+        own = working_level(w, h)
+        for level in (own, *[lv for lv in LEVELS if lv < own][-1:]):
+            d = self.decode_at(received, FULL_FRAME, level, hard=True)
+            if d.verified:
+                found = d
+                break
     if found is None and (deep if search is None else search):
         found, strength = first_verified(self.pilot_boxes(received, hx, hy))
     if found is None and joint:  # cheap (the ruler's tries are made): beneath a removed protection too
