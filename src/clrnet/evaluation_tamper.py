@@ -124,7 +124,8 @@ def tamper_rows(model: Protector, folder: str | Path, size: str = "256", attacks
 def edit_case(protected: np.ndarray, donor: np.ndarray, i: int, j: int, seed: int = 0
               ) -> tuple[str, str, np.ndarray, np.ndarray]:
     """The edit of photo ``i`` (of the folder) under attack ``j`` (of the attacks asked),
-    seeded by both: (edit, mask kind, true mask, edited photo). Photo ``i + 1`` is the donor."""
+    seeded by both: (edit, mask kind, true mask, edited photo); ``donor`` is what a splice
+    pastes from (:func:`tamper_rows` passes the folder's next photo)."""
     h, w = protected.shape[:2]
     rng = np.random.default_rng([seed, i, j])
     edit = EDITS[(i + j) % len(EDITS)]

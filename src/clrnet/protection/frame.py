@@ -34,6 +34,11 @@ def working_size(width: int, height: int) -> tuple[int, int]:
     return frame_size(working_level(width, height), width / height)
 
 
+def smaller_levels(level: int) -> list[int]:
+    """The levels below ``level``, nearest first (where an upscaled copy was worked)."""
+    return [lv for lv in reversed(LEVELS) if lv < level]
+
+
 def candidates(implied_long_side: float) -> list[int]:
     """Levels to try when decoding, most likely first: a received fragment that was
     not rescaled implies the original's long side exactly; downscaling makes it
@@ -41,5 +46,5 @@ def candidates(implied_long_side: float) -> list[int]:
     (an upscaled copy), then the other larger ones and the other smaller ones."""
     guess = working_level(round(implied_long_side), 1)
     larger = [lv for lv in LEVELS if lv > guess]
-    smaller = [lv for lv in reversed(LEVELS) if lv < guess]
+    smaller = smaller_levels(guess)
     return [guess, *larger[:1], *smaller[:1], *larger[1:], *smaller[1:]]

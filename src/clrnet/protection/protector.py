@@ -36,7 +36,7 @@ from ..tamper.jpeg_trace import jpeg_quality
 from ..tamper.localize import tamper_mask, thresholds_for, unreadable
 from .fidelity import keep_ssim, quantize
 from .impulses import repair_impulses
-from .frame import LEVELS, candidates, frame_size, working_level, working_size
+from .frame import LEVELS, candidates, frame_size, smaller_levels, working_level, working_size
 from .jnd import jnd_map, local_std, luminance
 from .key import ProtectionKey
 
@@ -933,7 +933,7 @@ def _inspect(self: Protector, received: Tensor, top: int = 3, deep: bool = True,
         # an uncropped photo with a large edit (its checksum decides); at its own level,
         # then the next smaller one (an upscaled copy whose edit weakened the ruler)
         own = working_level(w, h)
-        for level in (own, *[lv for lv in LEVELS if lv < own][-1:]):
+        for level in (own, *smaller_levels(own)[:1]):
             d = self.decode_at(received, FULL_FRAME, level, hard=True)
             if d.verified:
                 found = d
