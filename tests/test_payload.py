@@ -403,3 +403,41 @@ def test_punctured_code_round_trips_and_corrects_mild_noise(rate):
     soft = (coded.float() * 2 - 1) + 0.45 * torch.from_numpy(rng.standard_normal(384)).float()
     assert int(((soft > 0).to(torch.uint8) != coded).sum()) > 0
     assert torch.equal(inner.decode(soft, n, rate), bits)
+
+
+@pytest.mark.parametrize("shape", [(1536, 2048), (3, 40, 33), (2, 3, 5), (4, 2), (1, 1)])
+def test_whitening_by_opencv_equals_the_5x5_binomial_convolution(shape):
+    """``channel.whiten`` (OpenCV's separable filter on plain CPU tensors) against the
+    5 x 5 binomial kernel applied by torch, reflected edges (replicated below 3 px), and
+    the torch path itself where a gradient is needed."""
+    import torch.nn.functional as F
+
+    k1 = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0]) / 16
+    k = (k1[:, None] * k1[None, :]).view(1, 1, 5, 5)
+    x = torch.rand(*shape, generator=torch.Generator().manual_seed(1))
+    x4 = x.reshape(-1, 1, *shape[-2:])
+    mode = "reflect" if min(shape[-2:]) > 2 else "replicate"
+    ref = (x4 - F.conv2d(F.pad(x4, (2, 2, 2, 2), mode=mode), k)).reshape(shape)
+    assert torch.allclose(channel.whiten(x), ref, atol=1e-6)
+    g = x.clone().requires_grad_(True)
+    out = channel.whiten(g)
+    assert torch.allclose(out.detach(), ref, atol=1e-6)
+    out.sum().backward()
+    assert g.grad is not None
+
+
+def test_soft_bits_of_a_slice_are_the_windows_own():
+    """A window's soft bits summed from a slice of a larger window's products equal
+    those of demodulating the window's products alone (the margin check reads four
+    windows from one demodulation)."""
+    layout = channel.Layout(512, 384, channel.tile_for_level(512))
+    g = torch.Generator().manual_seed(3)
+    bits = torch.randint(0, 2, (layout.n_bits,), generator=g, dtype=torch.uint8)
+    lum = 0.5 + 0.02 * channel.embed(layout, bits) + 0.01 * torch.randn(384, 512, generator=g)
+    whole = channel.demodulate(layout, lum, 0, 0)
+    y0, x0, h, w = 37, 101, 250, 300
+    part = channel.soft_bits(layout, whole.block_scores[y0:y0 + h, x0:x0 + w], y0, x0)
+    own = channel.soft_bits(layout, channel.demodulate(layout, lum[y0:y0 + h, x0:x0 + w], y0, x0).block_scores, y0, x0)
+    assert torch.equal(part.counts, own.counts)
+    assert torch.corrcoef(torch.stack([part.sums, own.sums]))[0, 1] > 0.98
+    assert bool(((part.sums > 0).to(torch.uint8) == bits).float().mean() > 0.99)

@@ -480,3 +480,40 @@ def test_slivers_of_photos_are_inspected_without_error(protector):
         im = Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
         found = inspect(protect(im, protector), protector)
         assert not found.protected and not found.cropped, (w, h)
+
+
+def test_corner_windows_keep_the_crops_area_at_the_frames_corners():
+    from clrnet.protection.margin import corner_windows
+
+    wins = corner_windows(1536, 2048, 0.40)
+    assert {(y0, x0) for y0, x0, _, _ in wins} == {(0, 0), (0, 2048 - wins[0][3]), (1536 - wins[0][2], 0),
+                                                  (1536 - wins[0][2], 2048 - wins[0][3])}
+    for y0, x0, h, w in wins:
+        assert abs(h * w / (1536 * 2048) - 0.40) < 0.002 and y0 + h <= 1536 and x0 + w <= 2048
+
+
+def _grain(sd: float) -> torch.Tensor:
+    """A bright 2048 x 1536 photo of grain (a gravel road in the sun, at working scale):
+    noise of ``sd`` levels over the whole frame, which fills the carrier's band."""
+    rng = np.random.default_rng(0)
+    arr = np.clip(170.0 + rng.normal(0, sd, (1536, 2048, 1)), 0, 255).astype(np.uint8).repeat(3, -1)
+    return pil_to_tensor(Image.fromarray(arr))
+
+
+@pytest.mark.parametrize("sd, robust", [(25, False), (40, True)])
+def test_a_photo_whose_payload_fails_its_check_carries_the_robust_layout(protector, sd, robust):
+    """Grain of 40 levels fills the carrier's band: the payload in the first layout does
+    not survive the path (downscaled, JPEG 85, a 40 % corner window) and the photo is
+    protected with each coded bit in two blocks; its 40 % crop after JPEG 85 decodes
+    that, about half the first layout's message. Grain of 25 levels keeps the first."""
+    photo = _grain(sd)
+    protected = protector.protect(photo)
+    crop = _jpeg(protected[:, 200:200 + 971, 100:100 + 1295], 85)
+    r = protector.inspect(crop)
+    assert r.protected and r.decoded is not None and r.decoded.message is not None
+    assert box_iou(r.box, (100 / 2048, 200 / 1536, 1395 / 2048, 1171 / 1536)) >= 0.95
+    full = protector.capacity(2048, 1536)
+    if robust:
+        assert len(r.decoded.message) <= full // 2
+    else:
+        assert len(r.decoded.message) > full // 2

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..protection.jnd import box_mean, jnd_map
+from ..protection.jnd import box_mean, jnd_map, plain_cpu
 
 PILOT_EVERY = 8  # one block in eight is a known pilot
 
@@ -169,12 +169,21 @@ def _pilots(layout: Layout, y0: int, x0: int, h: int, w: int) -> np.ndarray:
 def whiten(x: Tensor) -> Tensor:
     """Remove what is below the carrier's band: x - (5 x 5 binomial blur of x), (..., H, W)."""
     k1 = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0]) / 16
-    k = (k1[:, None] * k1[None, :]).view(1, 1, 5, 5)
     shape = x.shape
     x4 = x.reshape(-1, 1, *shape[-2:])
     # reflection needs more than 2 pixels a side; a sliver of a window (a box at the edge of a
     # photo 2 px wide, found by the fuzzer) repeats its edge instead
-    blur = F.conv2d(F.pad(x4, (2, 2, 2, 2), mode="reflect" if min(shape[-2:]) > 2 else "replicate"), k)
+    reflect = min(shape[-2:]) > 2
+    if plain_cpu(x4):  # OpenCV's separable filter: a 2048 px frame in 0.01 s instead of 0.08 s
+        import cv2
+
+        kn = k1.numpy()
+        border = cv2.BORDER_REFLECT_101 if reflect else cv2.BORDER_REPLICATE
+        planes = x4[:, 0].numpy()
+        blur = np.stack([cv2.sepFilter2D(np.ascontiguousarray(p), -1, kn, kn, borderType=border) for p in planes])
+        return (x4[:, 0] - torch.from_numpy(blur)).reshape(shape)
+    k = (k1[:, None] * k1[None, :]).view(1, 1, 5, 5).to(x.dtype)
+    blur = F.conv2d(F.pad(x4, (2, 2, 2, 2), mode="reflect" if reflect else "replicate"), k)
     return (x4 - blur).reshape(shape)
 
 
@@ -207,6 +216,14 @@ def demodulate(layout: Layout, lum: Tensor, y0: int, x0: int, rgb: Tensor | None
     q = torch.from_numpy(matched(lum, rgb)) * whiten(unit_pattern(layout, y0, x0, h, w))
     if erase is not None:
         q = q * (~erase).to(q.dtype)
+    return soft_bits(layout, q, y0, x0)
+
+
+def soft_bits(layout: Layout, q: Tensor, y0: int, x0: int) -> Soft:
+    """:func:`demodulate` from the per-pixel products ``q`` (h, w) of a window whose
+    top-left pixel is frame pixel (y0, x0): a slice of a larger window's products
+    gives the soft bits of that part alone, without filtering it again."""
+    h, w = q.shape
     roles, _ = block_grid(layout, y0, x0, h, w)
     # only whole blocks: partial ones at the window's edges are the least reliable
     sums = torch.zeros(layout.n_bits, dtype=torch.float64)

@@ -35,6 +35,7 @@ from ..reconstruction.refine import RefineNet, load_refine, refine_frame
 from ..tamper.jpeg_trace import jpeg_quality
 from ..tamper.localize import tamper_mask, thresholds_for, unreadable
 from .fidelity import keep_ssim, quantize
+from . import margin
 from .impulses import repair_impulses
 from .frame import LEVELS, candidates, frame_size, smaller_levels, working_level, working_size
 from .jnd import jnd_map, local_std, luminance
@@ -126,6 +127,10 @@ class ProtectionConfig(BaseModel):
     joint_floor: float = 4.0
     joint_sum: float = 9.0
     reps: dict[int, int] = {}  # blocks per coded bit in a tile by working level (else 1)
+    # the robust layout (each coded bit in this many blocks of a tile), taken from this working
+    # level where the payload fails its check at protect time (``margin``); 1: never
+    robust_reps: int = 2
+    robust_from_level: int = 1536
     code_rate: dict[int, str] = {256: "3/4"}  # punctured inner code by working level (else "1/2"):
     # chosen on val by the recovery it buys (gain over the best inpainting, JPEG 80), not by how
     # often the payload decodes: at 256 px rate 3/4 carries 11 bytes where 1/2 carried 5 (val
@@ -190,10 +195,18 @@ class Protector:
         return self._readout
 
     # -- layout ----------------------------------------------------------------
-    def layout(self, width: int, height: int) -> channel.Layout:
+    def layout(self, width: int, height: int, robust: bool = False) -> channel.Layout:
+        """Where the coded bits sit; ``robust``: the layout a photo whose payload failed its
+        check at protect time carries (``margin``): the same pilots, each bit in
+        ``cfg.robust_reps`` blocks."""
         level = max(width, height)
+        reps = self.cfg.robust_reps if robust else self.cfg.reps.get(level, 1)
         return channel.Layout(width, height, channel.tile_for_level(level, self.cfg.block), block=self.cfg.block,
-                              reps=self.cfg.reps.get(level, 1), seed=self._layout_seed)
+                              reps=reps, seed=self._layout_seed)
+
+    def has_robust(self, level: int) -> bool:
+        """Whether photos worked at ``level`` may carry the robust layout."""
+        return self.cfg.robust_reps > self.cfg.reps.get(level, 1) and level >= self.cfg.robust_from_level
 
     def with_key(self, key: ProtectionKey | None) -> "Protector":
         """The same protection with ``key``'s patterns (None: the public ones); the
@@ -289,10 +302,10 @@ class Protector:
 
         _, h, w = work.shape
         # the exact frame size first (if there is room): fixes the box's normalisation
-        size = pack_size(w, h) if size_field_bytes(p.message) == 2 else pack_size_short(w, h)
+        k = size_field_bytes(p.message)
+        size = pack_size(w, h) if k == 2 else pack_size_short(w, h)
         # the thumbnail is planned for the size the decoder reads (1 byte: the shape to 1/127)
-        thumb = codec.encode_message(tensor_to_pil(work), self.thumbnail_budget(w, h),
-                                     frame=unpack_size(size, max(w, h)))
+        thumb = codec.encode_message(tensor_to_pil(work), p.message - k, frame=unpack_size(size, max(w, h)))
         message = size + thumb
         if p.short:  # a short plan carries exactly its capacity
             message += bytes(p.message - len(message))
@@ -311,12 +324,16 @@ class Protector:
 
     def signal(self, work: Tensor, bits: Tensor | None = None) -> Tensor:
         """The change (1, H, W) in [0, 1] units for a working-frame photo (3, H, W),
-        carrying its own thumbnail or the given coded ``bits``."""
+        carrying its own thumbnail or the given coded ``bits`` (either layout's, told by
+        their number: :meth:`layout`)."""
         _, h, w = work.shape
         layout = self.layout(w, h)
+        if bits is None:
+            bits = self.coded_bits(work, layout)
+        elif bits.numel() != layout.n_bits and self.has_robust(max(w, h)):
+            layout = self.layout(w, h, robust=True)
         m = jnd_map(work[None], self.cfg.jnd_floor, self.cfg.jnd_slope, self.cfg.jnd_cap)[0, 0]
         share = self.cfg.ruler_share
-        bits = self.coded_bits(work, layout) if bits is None else bits
         payload = channel.embed(layout, bits)
         if self.cfg.host_boost > 0:
             amp = m * math.sqrt(1 - share ** 2) / 255
@@ -353,8 +370,21 @@ class Protector:
         _, h, w = image.shape
         ww, wh = working_size(w, h)
         work = resize(image[None].float(), wh, ww)[0]
-        delta = self.signal(work, bits)
-        if (wh, ww) != (h, w):
+        if bits is not None or not self.has_robust(max(ww, wh)):
+            return self._at_size(image, self.signal(work, bits))
+        # a large photo: its payload is checked on the path it will take (``margin``), and
+        # carried in the robust layout if it does not survive that
+        layout = self.layout(ww, wh)
+        bits = self.coded_bits(work, layout)
+        delta = self._at_size(image, self.signal(work, bits))
+        if not margin.survives(image + delta, layout, bits, self.decode_soft):
+            delta = self._at_size(image, self.signal(work, self.coded_bits(work, self.layout(ww, wh, True))))
+        return delta
+
+    def _at_size(self, image: Tensor, delta: Tensor) -> Tensor:
+        """A working-frame change (1, h, w) carried to ``image``'s own size (3, H, W)."""
+        _, h, w = image.shape
+        if delta.shape[-2:] != (h, w):
             delta = F.interpolate(delta[None], size=(h, w), mode="bicubic", align_corners=False)[0]
             # the JND once more at the photo's own resolution: a flat strip a few pixels
             # wide (a border, a thin sky) that the working frame blurred into its texture
@@ -390,8 +420,9 @@ class Protector:
             # without its payload (two protections at nearly one grid can drown it) it is
             # rebuilt from the photo's own thumbnail: what was protected, uncropped since
             codeword = None if top.decoded is None else top.decoded.codeword
-            if codeword is not None and \
-                    reader.layout(*working_size(x.shape[-1], x.shape[-2])).n_bits != codeword.numel():
+            ww, wh = working_size(x.shape[-1], x.shape[-2])
+            if codeword is not None and codeword.numel() not in \
+                    (reader.layout(ww, wh).n_bits, reader.layout(ww, wh, robust=reader.has_robust(max(ww, wh))).n_bits):
                 break  # rescaled to another working level since: it cannot be rebuilt here
             x = reader.taken_away(x, codeword)
             # an earlier protection may have been rescaled with its crop: the pilots' search
@@ -581,11 +612,20 @@ class Protector:
             p = self.plan(layout)
             listed = soft.pilot >= self.cfg.pilot_presence
             message = self.decode_soft(soft, layout, listed)
+            lum = luminance(win[None])[0, 0]
+            erase = None
             if message is None:  # an edit may drown the payload: leave out where the pilots are missing
                 erase = self.edited(*channel.presence_map(layout, soft.block_scores, y0, x0, None), win, layout)
-                if bool(erase.any()):
-                    lum = luminance(win[None])[0, 0]
+                erase = erase if bool(erase.any()) else None
+                if erase is not None:
                     message = self.decode_soft(channel.demodulate(layout, lum, y0, x0, win, erase), layout, listed)
+            if message is None and self.has_robust(level):  # a photo whose payload failed its check
+                robust = self.layout(fw, fh, robust=True)
+                for cut in (None, erase) if erase is not None else (None,):
+                    message = self.decode_soft(channel.demodulate(robust, lum, y0, x0, win, cut), robust, listed)
+                    if message is not None:
+                        layout, p = robust, self.plan(robust)
+                        break
             if message is not None:
                 # the codeword the payload implies: where the window agrees with it
                 coded = self.encode_message(message, layout)
@@ -741,10 +781,14 @@ class Protector:
             # <= 256 px. Above 1024 px a peak at the ruler's own scale is needed first (a
             # 12 MP photo that was never protected would search seven times as long), and
             # then the grid around it takes the scale where the peak is highest: a 2048 px
-            # frame 0.9 % off still peaks, but at a box too far off for the payload
-            coarse = sc0 == 1.0 or lv > 1024
+            # frame 0.9 % off still peaks, but at a box too far off for the payload. That
+            # peak is looked for at the ruler's scale and 0.6 % either side: the ruler reads
+            # a side to 1/256 of the frame, so a crop's scale to +-0.8 %, and at 0.6 % off
+            # a 256 px patch drifts 1.5 px and its peak sinks to chance (an 8 MP photo's
+            # 40 % crop whose other axis the ruler misread was not found at all)
+            steps = [0] if sc0 == 1.0 else COARSE if lv > 1024 else STEPS
             hit: tuple[float, Box] | None = None
-            for k in ([0] if coarse else STEPS):
+            for k in steps:
                 hit = search(lv, sc0 * (1 + 0.004 * k), fw, fh)
                 if hit is not None:
                     break
@@ -846,6 +890,7 @@ class Reading:
 
 
 STEPS = (0, 1, -1, 2, -2, 3, -3)  # the pilots' scale grid around the ruler's scale, in 0.4 % steps
+COARSE = (0, 1.5, -1.5)  # the same, where a peak is needed before the grid (frames above 1024 px)
 
 
 def _top_hypotheses(corr: Tensor, hyps: Tensor, k: int) -> list[tuple[float, tuple[float, float]]]:
