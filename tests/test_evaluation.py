@@ -224,3 +224,21 @@ def test_attack_table_means_every_attack_and_detection_is_an_even_mix():
     assert t[0]["detection"] == (0.5 + 1.0) / 2 and t[1]["detection"] == (1.0 + 0.0) / 2
     assert t[0]["never-protected called protected"] == 0.0 and t[1]["never-protected called protected"] == 1.0
     assert t[2]["detection"] == (0.75 + 0.5) / 2 and t[0]["gain, paired (dB)"] == 3.0
+
+
+def test_real_path_takes_several_seeded_crops_per_photo_the_first_as_alone(tmp_path):
+    """``real_path(crops=3)``: three seeded crops of each photo, numbered; the first is
+    the crop a single-crop run takes (its row identical), the others are other boxes;
+    the summary counts them against the floors."""
+    from clrnet.evaluation_v2 import real_path, real_path_summary
+    from clrnet.protection.protector import Protector
+
+    folder = make_photo_folder(tmp_path / "photos", 1, size=(512, 384))
+    model = Protector()
+    kw = dict(min_pixels=0, long_side=400, progress=False)
+    one = real_path(model, folder, **kw)
+    three = real_path(model, folder, crops=3, **kw)
+    assert [r["crop"] for r in three] == [0, 1, 2] and all(r["photo"] == "p0.jpg" for r in three)
+    assert {k: v for k, v in three[0].items() if k != "crop"} == one[0]
+    assert len({r["cut-away (dB)"] for r in three}) == 3
+    assert real_path_summary(three).startswith("3 crops: box IoU >= 0.95 on ")

@@ -517,3 +517,17 @@ def test_a_photo_whose_payload_fails_its_check_carries_the_robust_layout(protect
         assert len(r.decoded.message) <= full // 2
     else:
         assert len(r.decoded.message) > full // 2
+
+
+def test_a_large_frames_scale_from_one_axis_is_kept_beside_a_box_one_percent_off(protector):
+    """The ruler's readings of a 40 % crop of a 4000 x 3000 photo (smartcrop's
+    orientation.jpg, received at 1893 x 2048 after JPEG 85): x misread, y right to
+    0.24 %. The best pair of boxes implies a scale 1.2 % off; the y axis with the 4:3
+    aspect one 0.2 % off, which at 2048 px must be searched too (it was dropped as a
+    duplicate within 2 %, and the crop was not found)."""
+    received = torch.zeros(3, 2048, 1893)
+    hx = [(0.205, (0.046875, 0.9140625)), (0.153, (0.46875, 0.9921875)), (0.144, (0.18359375, 0.703125))]
+    hy = [(0.623, (0.1796875, 0.9453125)), (0.319, (0.02734375, 0.80859375)), (0.220, (0.2265625, 0.75))]
+    true_scale = 2048 / (1893 / (0.99425 - 0.46475))
+    hyps = protector.scale_hypotheses(received, hx, hy)
+    assert any(lv == 2048 and abs(sc / true_scale - 1) < 0.003 for lv, sc, _, _ in hyps)

@@ -357,7 +357,8 @@ def eval_(
     model: str = typer.Option(DEFAULT_MODEL, "--model", "-m", help="Shipped model name or .safetensors file."),
     out: Optional[Path] = typer.Option(None, "--out", help="Folder for report.md, results.csv, cells.csv, curves.png, figure.png."),
     attack: Optional[list[str]] = typer.Option(None, "--attack", "-a", help="Only these real attacks (repeatable); default: all."),
-    crops: int = typer.Option(1, "--crops-per-bin", help="Crops per survival bin, photo and attack."),
+    crops: int = typer.Option(1, "--crops-per-bin", help="Crops per survival bin, photo and attack "
+                              "(--real-path: seeded crops per photo)."),
     seed: int = typer.Option(0, "--seed"),
     quick: bool = typer.Option(False, "--quick", help="2 photos, JPEG 70 and none: a smoke test."),
     summary: bool = typer.Option(False, "--summary", help="Also print the headline summary per attack."),
@@ -443,13 +444,14 @@ def eval_(
                 _eval_tamper(m, data, list(attack) if attack else None, size, seed, 2 if quick else limit, t0, out)
                 return
             if real_path:
-                from .evaluation_v2 import markdown_table, real_path as run_path
+                from .evaluation_v2 import markdown_table, real_path as run_path, real_path_summary
 
-                rows = run_path(m, data, seed)
+                rows = run_path(m, data, seed, crops=crops)
                 if not rows:
                     _fail(f"{data}: no photos of 8 megapixels or more")
                 typer.echo(markdown_table(
                     rows, f"### {data.name}: {m.name}, protect at full size, crop 40 %, 2048 px, JPEG 85", 3))
+                typer.echo(real_path_summary(rows))
                 return
             if layers:
                 from .evaluation_trust import layers_table
