@@ -500,23 +500,29 @@ def _grain(sd: float) -> torch.Tensor:
     return pil_to_tensor(Image.fromarray(arr))
 
 
-@pytest.mark.parametrize("sd, robust", [(25, False), (40, True)])
-def test_a_photo_whose_payload_fails_its_check_carries_the_robust_layout(protector, sd, robust):
-    """Grain of 40 levels fills the carrier's band: the payload in the first layout does
-    not survive the path (downscaled, JPEG 85, a 40 % corner window) and the photo is
-    protected with each coded bit in two blocks; its 40 % crop after JPEG 85 decodes
-    that, about half the first layout's message. Grain of 25 levels keeps the first."""
-    photo = _grain(sd)
-    protected = protector.protect(photo)
+def _astronaut_2048() -> torch.Tensor:
+    from skimage import data
+
+    return pil_to_tensor(Image.fromarray(data.astronaut()).resize((2048, 1536), Image.Resampling.BICUBIC))
+
+
+@pytest.mark.parametrize("make, rung", [(_astronaut_2048, "2/3"), (lambda: _grain(25), "1/2"),
+                                        (lambda: _grain(40), "robust")])
+def test_a_large_photo_carries_the_layout_of_most_capacity_that_passes_its_check(protector, make, rung):
+    """At 2048 px the payload is checked on the path (downscaled, JPEG 85, 40 % corner
+    windows) at rate 2/3 first, then 1/2, and carried in the first that passes, else in
+    the robust layout (each coded bit in two blocks). A smooth photo (the astronaut
+    enlarged) takes 2/3 and more bytes than 1/2 carries; grain of 25 levels fails 2/3 and
+    takes 1/2; grain of 40 levels fails both. Each one's 40 % crop after JPEG 85 decodes
+    its payload, at the box."""
+    protected = protector.protect(make())
     crop = _jpeg(protected[:, 200:200 + 971, 100:100 + 1295], 85)
     r = protector.inspect(crop)
     assert r.protected and r.decoded is not None and r.decoded.message is not None
     assert box_iou(r.box, (100 / 2048, 200 / 1536, 1395 / 2048, 1171 / 1536)) >= 0.95
-    full = protector.capacity(2048, 1536)
-    if robust:
-        assert len(r.decoded.message) <= full // 2
-    else:
-        assert len(r.decoded.message) > full // 2
+    half = protector.capacity(2048, 1536)  # the message bytes rate 1/2 carries
+    n = len(r.decoded.message)
+    assert {"2/3": n > half, "1/2": half // 2 < n <= half, "robust": n <= half // 2}[rung]
 
 
 def test_a_large_frames_scale_from_one_axis_is_kept_beside_a_box_one_percent_off(protector):

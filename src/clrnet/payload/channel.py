@@ -52,6 +52,7 @@ class Layout:
     block: int = 4
     reps: int = 1  # blocks per bit in each tile
     seed: int = 2024
+    rate: str = ""  # the inner code's rate where it is not the protector's default for the level
 
     @property
     def blocks_per_side(self) -> int:

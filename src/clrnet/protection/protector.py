@@ -131,6 +131,9 @@ class ProtectionConfig(BaseModel):
     # level where the payload fails its check at protect time (``margin``); 1: never
     robust_reps: int = 2
     robust_from_level: int = 1536
+    # a higher rate tried first where the payload passes the same check (else the level's rate,
+    # then the robust layout): at 2048 px rate 2/3 carries 855 bytes instead of 640
+    margin_rate: dict[int, str] = {2048: "2/3"}
     code_rate: dict[int, str] = {256: "3/4"}  # punctured inner code by working level (else "1/2"):
     # chosen on val by the recovery it buys (gain over the best inpainting, JPEG 80), not by how
     # often the payload decodes: at 256 px rate 3/4 carries 11 bytes where 1/2 carried 5 (val
@@ -208,6 +211,19 @@ class Protector:
         """Whether photos worked at ``level`` may carry the robust layout."""
         return self.cfg.robust_reps > self.cfg.reps.get(level, 1) and level >= self.cfg.robust_from_level
 
+    def layouts(self, width: int, height: int) -> list[channel.Layout]:
+        """The layouts a photo of this working frame may carry, most capacity first: the
+        level's higher rate (``cfg.margin_rate``), its own, the robust layout. The
+        protector takes the first whose payload passes its check (``margin``); the
+        decoder tries them in this order."""
+        level = max(width, height)
+        first = self.layout(width, height)
+        out = [replace(first, rate=self.cfg.margin_rate[level])] if level in self.cfg.margin_rate else []
+        out.append(first)
+        if self.has_robust(level):
+            out.append(self.layout(width, height, robust=True))
+        return out
+
     def with_key(self, key: ProtectionKey | None) -> "Protector":
         """The same protection with ``key``'s patterns (None: the public ones); the
         reconstruction network is shared."""
@@ -275,8 +291,8 @@ class Protector:
         return torch.randint(0, 2, (n_bits,), generator=g, dtype=torch.uint8)
 
     def rate(self, layout: channel.Layout) -> str:
-        """The inner code's rate at this layout's working level."""
-        return self.cfg.code_rate.get(max(layout.width, layout.height), "1/2")
+        """The inner code's rate in this layout (by default, its working level's)."""
+        return layout.rate or self.cfg.code_rate.get(max(layout.width, layout.height), "1/2")
 
     def plan(self, layout: channel.Layout) -> ecc.Plan:
         return ecc.plan(inner.info_bits(layout.n_bits, self.rate(layout)) // 8, self.cfg.rs_parity)
@@ -370,16 +386,17 @@ class Protector:
         _, h, w = image.shape
         ww, wh = working_size(w, h)
         work = resize(image[None].float(), wh, ww)[0]
-        if bits is not None or not self.has_robust(max(ww, wh)):
+        rungs = self.layouts(ww, wh)
+        if bits is not None or len(rungs) == 1:
             return self._at_size(image, self.signal(work, bits))
-        # a large photo: its payload is checked on the path it will take (``margin``), and
-        # carried in the robust layout if it does not survive that
-        layout = self.layout(ww, wh)
-        bits = self.coded_bits(work, layout)
-        delta = self._at_size(image, self.signal(work, bits))
-        if not margin.survives(image + delta, layout, bits, self.decode_soft):
-            delta = self._at_size(image, self.signal(work, self.coded_bits(work, self.layout(ww, wh, True))))
-        return delta
+        # a large photo: its payload is checked on the path it will take (``margin``), in
+        # the layout of most capacity first, down to the robust layout (taken unchecked)
+        for layout in rungs:
+            bits = self.coded_bits(work, layout)
+            delta = self._at_size(image, self.signal(work, bits))
+            if layout is rungs[-1] or margin.survives(image + delta, layout, bits, self.decode_soft):
+                return delta
+        raise AssertionError("unreachable: the last layout is taken unchecked")
 
     def _at_size(self, image: Tensor, delta: Tensor) -> Tensor:
         """A working-frame change (1, h, w) carried to ``image``'s own size (3, H, W)."""
@@ -609,23 +626,31 @@ class Protector:
         # below the pilots' threshold a large edit may have pulled them down: the payload is
         # still tried (its checksum, not the pilots, then confirms the box)
         if soft.pilot >= self.cfg.pilot_presence * EDITED_PILOT_SHARE:
-            p = self.plan(layout)
             listed = soft.pilot >= self.cfg.pilot_presence
-            message = self.decode_soft(soft, layout, listed)
             lum = luminance(win[None])[0, 0]
-            erase = None
+            # the layouts this frame's photos may carry, most capacity first (``layouts``);
+            # those of one number of blocks per bit share their soft bits
+            rungs = self.layouts(fw, fh)
+            by_reps: dict[int, channel.Layout] = {}
+            for rung in rungs:
+                by_reps.setdefault(rung.reps, rung)
+            softs = {reps: soft if reps == layout.reps else channel.demodulate(rung, lum, y0, x0, win)
+                     for reps, rung in by_reps.items()}
+            for rung in rungs:
+                message = self.decode_soft(softs[rung.reps], rung, listed)
+                if message is not None:
+                    layout = rung
+                    break
             if message is None:  # an edit may drown the payload: leave out where the pilots are missing
                 erase = self.edited(*channel.presence_map(layout, soft.block_scores, y0, x0, None), win, layout)
-                erase = erase if bool(erase.any()) else None
-                if erase is not None:
-                    message = self.decode_soft(channel.demodulate(layout, lum, y0, x0, win, erase), layout, listed)
-            if message is None and self.has_robust(level):  # a photo whose payload failed its check
-                robust = self.layout(fw, fh, robust=True)
-                for cut in (None, erase) if erase is not None else (None,):
-                    message = self.decode_soft(channel.demodulate(robust, lum, y0, x0, win, cut), robust, listed)
-                    if message is not None:
-                        layout, p = robust, self.plan(robust)
-                        break
+                if bool(erase.any()):
+                    cut = {reps: channel.demodulate(rung, lum, y0, x0, win, erase) for reps, rung in by_reps.items()}
+                    for rung in rungs:
+                        message = self.decode_soft(cut[rung.reps], rung, listed)
+                        if message is not None:
+                            layout = rung
+                            break
+            p = self.plan(layout)
             if message is not None:
                 # the codeword the payload implies: where the window agrees with it
                 coded = self.encode_message(message, layout)
@@ -650,7 +675,8 @@ class Protector:
         if message is None and piloted:
             # the checksum failed but the pilots hold: the decoder's best path, coded again, is
             # the codeword in all but a few bits, and the window is checked against that for edits
-            presence, snr = channel.presence_map(layout, soft.block_scores, y0, x0, self.best_codeword(soft, layout))
+            # (of the layouts this frame may carry with these soft bits, the one it agrees with best)
+            presence, snr = channel.presence_map(layout, soft.block_scores, y0, x0, self.best_codeword_of(soft, fw, fh))
         elif message is None:
             presence = torch.zeros(0)
         if presence.numel() and presence.shape != win.shape[-2:]:  # the size field moved the frame: same pixels
@@ -670,6 +696,21 @@ class Protector:
         """The coded bits of the inner decoder's best path, checksum or not."""
         bits = inner.decode(self.soft_values(soft, layout).float(), self.plan(layout).coded * 8, self.rate(layout))
         return self.encode_framed(bits, layout)
+
+    def best_codeword_of(self, soft: channel.Soft, fw: int, fh: int) -> Tensor:
+        """:meth:`best_codeword` in whichever of the frame's layouts of ``soft``'s number of
+        bits (the rates of :meth:`layouts`) it agrees with best: a payload that failed its
+        checksum does not say which rate it was sent at."""
+        best: tuple[float, Tensor] | None = None
+        for layout in self.layouts(fw, fh):
+            if layout.n_bits != soft.sums.numel():
+                continue
+            code = self.best_codeword(soft, layout)  # as sent: the key's whitening on
+            agree = float((soft.sums / soft.counts.clamp_min(1).sqrt() * (2 * code.double() - 1)).sum())
+            if best is None or agree > best[0]:
+                best = (agree, code)
+        assert best is not None
+        return best[1]
 
     def decode_soft(self, soft: channel.Soft, layout: channel.Layout, listed: bool = True) -> bytes | None:
         """The framed message from soft bits (key whitening undone), or None if its checksum
