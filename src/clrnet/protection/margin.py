@@ -18,8 +18,6 @@ import io
 import math
 from collections.abc import Callable
 
-import numpy as np
-import torch
 from PIL import Image
 from torch import Tensor
 
@@ -33,13 +31,13 @@ PATH_AREA = 0.40  # the crop's area the windows keep
 SURE_BER = 0.03
 
 
-def through_jpeg(image: Tensor, quality: int = PATH_QUALITY) -> Tensor:
-    """``image`` (3, H, W) in [0, 1] rounded to 8 bits and through Pillow's JPEG."""
-    arr = (image.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
+def through_jpeg(image: Image.Image, quality: int = PATH_QUALITY) -> Tensor:
+    """``image`` through Pillow's JPEG, back as (3, H, W) in [0, 1]."""
+    from ..data import pil_to_tensor
+
     buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="JPEG", quality=quality)
-    back = torch.from_numpy(np.asarray(Image.open(buf).convert("RGB")).copy())
-    return back.permute(2, 0, 1).float() / 255
+    image.save(buf, format="JPEG", quality=quality)
+    return pil_to_tensor(Image.open(buf).convert("RGB"))
 
 
 def corner_windows(height: int, width: int, area: float = PATH_AREA) -> list[tuple[int, int, int, int]]:
@@ -58,9 +56,10 @@ def survives(protected: Tensor, layout: channel.Layout, bits: Tensor,
     (Downscaled by the decoder's own resampling, a triangle filter that blurs the
     carrier more than Lanczos, the check also failed a smooth 5120 px photo of sky and
     water whose 40 % crops, downscaled by Lanczos, decode with pilots at 100.)"""
-    arr = (protected.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
-    small = Image.fromarray(arr).resize((layout.width, layout.height), Image.Resampling.LANCZOS)
-    received = through_jpeg(torch.from_numpy(np.asarray(small).copy()).permute(2, 0, 1).float() / 255)
+    from ..data import tensor_to_pil
+
+    small = tensor_to_pil(protected).resize((layout.width, layout.height), Image.Resampling.LANCZOS)
+    received = through_jpeg(small)
     for soft in window_softs(layout, received):
         if float(((soft.sums > 0).to(bits.dtype) != bits).float().mean()) > SURE_BER and decode(soft, layout) is None:
             return False
