@@ -29,12 +29,22 @@ def test_builtin_configs_are_listed_and_load():
     assert small.generator.spectral_norm is False and small.preprocessor.enabled is False
     assert paper.size == 256 and paper.name == "clrnet-paper-256"
     assert paper.generator.spectral_norm is True and paper.preprocessor.enabled is True
-    from clrnet.cli import _refine_config
+    from clrnet.cli import _refine_config, _tamper_config
 
     for name in names:
-        if _refine_config(name) is None:  # refine*: the reconstruction network's configs
+        # refine*: the reconstruction network's configs; tamper: the tamper network's
+        if _refine_config(name) is None and _tamper_config(name) is None:
             assert isinstance(load_config(name), ModelConfig)
     assert _refine_config("refine-ddp").sampling == "per_sample"
+
+
+def test_tamper_config_is_recognised_by_the_train_command():
+    from clrnet.cli import _refine_config, _tamper_config
+    from clrnet.tamper.train_segment import TamperConfig
+
+    cfg = _tamper_config("tamper")
+    assert isinstance(cfg, TamperConfig) and cfg.samples == 3000 and cfg.max_false_alarms == 0.02
+    assert _tamper_config("refine") is None and _refine_config("tamper") is None and _tamper_config("small") is None
 
 
 def test_refine_config_is_recognised_by_the_train_command():

@@ -340,3 +340,67 @@ def test_an_upscaled_copy_whose_edit_weakened_the_ruler_is_read(name, i, neighbo
     if decodes:
         assert found.payload and found.tampered
         assert mask_f1(torch.from_numpy(np.array(found.tamper_mask) > 127), torch.from_numpy(truth)) > 0.7
+
+
+# --- the tamper network ---------------------------------------------------------------------
+
+def test_the_evidence_covers_the_window_block_by_block(protected_astronaut, coffee):
+    from clrnet.data import pil_to_tensor
+    from clrnet.protection.protector import ProtectionConfig, Protector
+    from clrnet.tamper.segment import N_FEATURES, block_truth
+
+    mask = np.zeros((256, 256), bool)
+    mask[64:128, 32:96] = True  # 16 x 16 blocks of 4 px
+    edited = splice(protected_astronaut, mask, coffee)
+    d = Protector(ProtectionConfig(tamper_net=False)).inspect(pil_to_tensor(jpeg(Image.fromarray(edited), 90))).decoded
+    ev = d.evidence
+    assert ev is not None and ev.features.shape == (N_FEATURES, 64, 64) and bool(torch.isfinite(ev.features).all())
+    assert ev.frame == (256, 256) and ev.origin == (0, 0) and ev.block == 4
+    truth = block_truth(torch.from_numpy(mask), ev)
+    assert truth.shape == (64, 64) and float(truth.sum()) == 256.0
+    assert bool((truth[16:32, 8:24] == 1).all())
+    # the agreement (feature 2) is lower inside the pasted square than around it
+    agree = ev.features[2]
+    assert float(agree[18:30, 10:22].mean()) < float(agree[40:60, 40:60].mean()) - 0.3
+
+
+def test_the_tamper_network_keeps_the_shape_of_any_window():
+    from clrnet.tamper.segment import N_FEATURES, TamperNet
+
+    net = TamperNet(8)
+    for h, w in ((37, 53), (64, 64), (5, 9)):
+        assert net(torch.randn(2, N_FEATURES, h, w)).shape == (2, 1, h, w)
+
+
+def test_the_shipped_tamper_network_loads_and_can_be_switched_off():
+    from clrnet.protection.protector import ProtectionConfig, Protector
+    from clrnet.tamper.segment import load_tamper
+
+    shipped = load_tamper()
+    assert shipped is not None and 0 < shipped[1] < 1
+    assert Protector().tamper_net() is not None
+    assert Protector(ProtectionConfig(tamper_net=False)).tamper_net() is None
+    assert load_tamper("/nonexistent/tamper.safetensors") is None
+
+
+def test_train_tamper_collects_trains_and_resumes(tmp_path, datasets):
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text("kind: tamper\nname: tiny\nwidth: 4\nsamples: 6\nval_samples: 4\nshard: 3\nsteps: 4\n"
+                   "val_every: 2\ncheckpoint_every: 2\nbatch_size: 2\nworkers: 1\nthreads: 1\n")
+    run = tmp_path / "run"
+    args = CLI + ["train", "--config", str(cfg), "--run-dir", str(run), "--data", str(datasets)]
+    out = subprocess.run(args, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert sorted(p.name for p in (run / "samples" / "train").glob("*.pt")) == ["0000.pt", "0001.pt"]
+    from clrnet.tamper.segment import load_tamper
+
+    net, threshold = load_tamper(str(run / "best.safetensors"))
+    assert net.width == 4 and 0.3 <= threshold <= 0.95
+    log = (run / "log.csv").read_text().splitlines()
+    assert log[0].startswith("step,loss") and len(log) == 5
+    shard = (run / "samples" / "train" / "0000.pt").stat().st_mtime_ns
+    again = subprocess.run(args[:-4] + ["--run-dir", str(run), "--data", str(datasets), "--steps", "6"],
+                           capture_output=True, text=True)
+    assert again.returncode == 0 and "resuming" in again.stdout
+    assert (run / "samples" / "train" / "0000.pt").stat().st_mtime_ns == shard  # not collected again
+    assert len((run / "log.csv").read_text().splitlines()) == 7

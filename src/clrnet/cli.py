@@ -234,7 +234,7 @@ def inspect(
 
 @app.command()
 def train(
-    config: str = typer.Option("small", "--config", "-c", help="YAML config file or built-in name (small, paper)."),
+    config: str = typer.Option("small", "--config", "-c", help="YAML config file or built-in name (small, paper; refine: the reconstruction network; tamper: the tamper network)."),
     data: Optional[Path] = typer.Option(None, "--data", help="Dataset root with train/ and val/ (default: $CLRNET_DATA or ../shared/datasets)."),
     run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Checkpoints, log.csv, best.safetensors (default: runs/<name>)."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Train until this step (default: the config's)."),
@@ -247,8 +247,21 @@ def train(
     from .training import Trainer
 
     refine_cfg = _refine_config(config)
+    tamper_cfg = _tamper_config(config)
     if nproc < 1:
         _fail(f"--nproc {nproc}: must be at least 1")
+    if tamper_cfg is not None:
+        from .tamper.train_segment import train_tamper
+
+        rd = run_dir or Path("runs") / tamper_cfg.name
+        if (rd / "last.pt").is_file():
+            typer.echo(f"resuming {rd}")
+        try:
+            best = train_tamper(tamper_cfg, rd, data, steps)
+        except FileNotFoundError as e:
+            _fail(f"{e} (set --data or $CLRNET_DATA)")
+        typer.echo(f"done: {best} (best on validation, with its threshold), {rd}/last.pt")
+        return
     if nproc > 1:
         _torchrun(nproc, config, data, run_dir, steps)
         return
@@ -305,8 +318,8 @@ def _torchrun(nproc: int, config: str, data: Optional[Path], run_dir: Optional[P
         raise typer.Exit(code)
 
 
-def _refine_config(config: str):
-    """The reconstruction network's config if ``config`` names one (``kind: refine``), else None."""
+def _config_of_kind(config: str, kind: str) -> dict | None:
+    """The YAML of ``config`` (a file or a built-in name) if it says ``kind: <kind>``, else None."""
     from importlib import resources
 
     import yaml
@@ -315,11 +328,25 @@ def _refine_config(config: str):
     res = resources.files("clrnet") / "configs" / f"{config}.yaml"
     text = path.read_text() if path.is_file() else (res.read_text() if res.is_file() else "")
     data = yaml.safe_load(text) if text else None
-    if not isinstance(data, dict) or data.get("kind") != "refine":
+    if not isinstance(data, dict) or data.get("kind") != kind:
         return None
+    return {k: v for k, v in data.items() if k != "kind"}
+
+
+def _refine_config(config: str):
+    """The reconstruction network's config if ``config`` names one (``kind: refine``), else None."""
     from .reconstruction.train_refine import RefineConfig
 
-    return RefineConfig.model_validate({k: v for k, v in data.items() if k != "kind"})
+    data = _config_of_kind(config, "refine")
+    return None if data is None else RefineConfig.model_validate(data)
+
+
+def _tamper_config(config: str):
+    """The tamper network's config if ``config`` names one (``kind: tamper``), else None."""
+    from .tamper.train_segment import TamperConfig
+
+    data = _config_of_kind(config, "tamper")
+    return None if data is None else TamperConfig.model_validate(data)
 
 
 @app.command()

@@ -33,7 +33,8 @@ from ..reconstruction.consistency import project, thumbnail_bounds
 from ..reconstruction.paint import distance, paint, upsample
 from ..reconstruction.refine import RefineNet, load_refine, refine_frame
 from ..tamper.jpeg_trace import jpeg_quality
-from ..tamper.localize import tamper_mask, thresholds_for, unreadable
+from ..tamper.localize import regions, tamper_mask, thresholds_for, unreadable
+from ..tamper.segment import BEST_PATH, EXACT, Evidence, TamperNet, edited_probability, evidence, load_tamper
 from .fidelity import keep_ssim, quantize
 from . import margin
 from .impulses import repair_impulses
@@ -85,6 +86,7 @@ def unpack_size(data: bytes, level: int) -> tuple[int, int]:
 # random word passes one of them about once in 500 000 tries
 LIST_SIZE = 32
 EDITED_PILOT_SHARE = 0.5  # share of the pilot threshold at which the payload is still tried
+LEARNED_MIN_AREA = 0.02  # share of the window an edited region the tamper network finds must cover
 
 
 class ProtectionConfig(BaseModel):
@@ -145,6 +147,9 @@ class ProtectionConfig(BaseModel):
     # enlarged photos are too smooth to choose a rate for real ones, so 2048 px keeps 1/2
     host_boost: float = 1.0  # informed embedding: extra amplitude where the photo opposes a bit
     refine: bool = True  # the learned reconstruction on top of the painted thumbnail (if shipped)
+    # the learned reading of the presence evidence for edits (``tamper.segment``, if shipped);
+    # False: the presence map's thresholds (``tamper.localize``)
+    tamper_net: bool = True
     border: bool = True  # Telea's continuation of the kept part blended in near the crop's edge
     consistent: bool = True  # the recovery moved into agreement with the thumbnail's measurements
     readout_gain: bool = True  # weigh the ruler readout by the JND map (the ruler is shaped by it)
@@ -172,6 +177,8 @@ class Decoded:
     # without the protection); empty with ``presence``
     edited: Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.bool))
     prominence: float = 0.0  # how far the pilots' peak stands out among nearby shifts
+    # the block-level features the edits were read from (``tamper.segment``); None without presence
+    evidence: Evidence | None = None
 
 
 class Protector:
@@ -185,6 +192,7 @@ class Protector:
         self.ruler = Ruler(self.cfg.ruler_band) if key is None else Ruler(self.cfg.ruler_band, key.seed("ruler"))
         self._layout_seed = channel.Layout.seed if key is None else key.seed("layout")
         self._refiner: RefineNet | None = None
+        self._tamper_net: tuple[TamperNet, float] | None | bool = False  # False: not loaded yet
         self._readout: RulerReadout | None = None
         self._readers: list[Protector] | None = None
         self._public: Protector | None = None
@@ -281,6 +289,7 @@ class Protector:
         """Another Protector sharing this one's reconstruction network (loaded once)."""
         other = Protector(cfg, name, key)
         other._refiner = self._refiner
+        other._tamper_net = self._tamper_net
         return other
 
     def whitening(self, n_bits: int) -> Tensor | None:
@@ -623,6 +632,7 @@ class Protector:
         message = thumb = coded = None
         presence = torch.zeros(0)
         snr = 0.0
+        read_against: tuple[Tensor, float] | None = None  # the codeword the evidence is read against
         # below the pilots' threshold a large edit may have pulled them down: the payload is
         # still tried (its checksum, not the pilots, then confirms the box)
         if soft.pilot >= self.cfg.pilot_presence * EDITED_PILOT_SHARE:
@@ -655,6 +665,8 @@ class Protector:
                 # the codeword the payload implies: where the window agrees with it
                 coded = self.encode_message(message, layout)
                 presence, snr = channel.presence_map(layout, soft.block_scores, y0, x0, coded)
+                read_against = (coded, EXACT)
+                ev_win, ev_origin = win, (y0, x0)
                 try:
                     k = size_field_bytes(p.message)
                     tw, th = unpack_size(message[:k], level)
@@ -676,15 +688,28 @@ class Protector:
             # the checksum failed but the pilots hold: the decoder's best path, coded again, is
             # the codeword in all but a few bits, and the window is checked against that for edits
             # (of the layouts this frame may carry with these soft bits, the one it agrees with best)
-            presence, snr = channel.presence_map(layout, soft.block_scores, y0, x0, self.best_codeword_of(soft, fw, fh))
+            best = self.best_codeword_of(soft, fw, fh)
+            presence, snr = channel.presence_map(layout, soft.block_scores, y0, x0, best)
+            read_against = (best, BEST_PATH)
+            ev_win, ev_origin = win, (y0, x0)
         elif message is None:
             presence = torch.zeros(0)
+            read_against = None
+        ev = None
+        if presence.numel() and read_against is not None:
+            skip = unreadable(ev_win, layout.block * 8)
+            ev = evidence(layout, soft.block_scores, *ev_origin, read_against[0], ev_win, snr,
+                          jpeg_quality(ev_win), read_against[1], skip)
         if presence.numel() and presence.shape != win.shape[-2:]:  # the size field moved the frame: same pixels
             presence = F.interpolate(presence[None, None], size=win.shape[-2:], mode="bilinear",
                                      align_corners=False)[0, 0]
-        edited = self.edited(presence, snr, win, layout) if presence.numel() else torch.zeros(0, dtype=torch.bool)
+        edited = torch.zeros(0, dtype=torch.bool)
+        if presence.numel():
+            net = self.tamper_net()
+            edited = self.edited(presence, snr, win, layout) if net is None or ev is None \
+                else self.edited_learned(net, ev, win, layout)
         return Decoded(level, (fw, fh), refined, message, thumb, soft.pilot, win, (y0, x0), verified, presence,
-                       coded if message is not None else None, edited, prom)
+                       coded if message is not None else None, edited, prom, ev)
 
     def soft_values(self, soft: channel.Soft, layout: channel.Layout) -> Tensor:
         """Each coded bit's combined soft value (positive: 1), the key's whitening undone."""
@@ -738,6 +763,24 @@ class Protector:
         if skip.shape != presence.shape:
             skip = F.interpolate(skip[None, None].float(), size=presence.shape, mode="nearest")[0, 0] > 0.5
         return tamper_mask(presence, skip, thresholds_for(snr, jpeg_quality(window)))
+
+    @staticmethod
+    def edited_learned(net: tuple[TamperNet, float], ev: Evidence, window: Tensor, layout: channel.Layout) -> Tensor:
+        """Where in the window (h, w, bool) the tamper network calls it edited: its probability
+        above the card's threshold, clipped parts skipped, regions under ``MIN_AREA`` dropped."""
+        prob = edited_probability(net[0], ev)
+        if prob.shape != window.shape[-2:]:
+            prob = F.interpolate(prob[None, None], size=window.shape[-2:], mode="bilinear", align_corners=False)[0, 0]
+        skip = unreadable(window, layout.block * 8)
+        return regions((prob > net[1]) & ~skip, LEARNED_MIN_AREA)
+
+    def tamper_net(self) -> tuple[TamperNet, float] | None:
+        """The shipped tamper network and its threshold (``weights/tamper``), if enabled and present."""
+        if not self.cfg.tamper_net:
+            return None
+        if self._tamper_net is False:
+            self._tamper_net = load_tamper()
+        return self._tamper_net  # type: ignore[return-value]
 
     def scale_hypotheses(self, received: Tensor, hx: list[tuple[float, tuple[float, float]]],
                          hy: list[tuple[float, tuple[float, float]]], most: int = 5, most_below: int = 6,

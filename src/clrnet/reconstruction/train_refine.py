@@ -39,6 +39,7 @@ from ..data import PhotoBank, default_data_root, list_images, pil_to_tensor, ten
 from ..geometry import FULL_FRAME, box_mask, sample_crop_box
 from ..payload import codec
 from .paint import paint, upsample
+from ..resume import checkpoint, cosine, resume
 from ..scale.distributed import World
 from .refine import PROCESS_SIDE, RefineNet, coarseness_of, load_refine
 
@@ -180,19 +181,12 @@ def train_refine(cfg: RefineConfig, run_dir: Path, data: Path | None = None, ste
             raise FileNotFoundError(f"init: no reconstruction weights at {cfg.init}")
         net.load_state_dict(start.state_dict())
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
-    step, best, elapsed = 0, -1e9, 0.0
     rng = np.random.default_rng(cfg.seed)
     last = run_dir / "last.pt"
-    if last.is_file():
-        ck = torch.load(last, weights_only=False)
-        net.load_state_dict(ck["net"])
-        opt.load_state_dict(ck["opt"])
-        step, best, elapsed = ck["step"], ck["best"], ck.get("elapsed", 0.0)
-        rng.bit_generator.state = ck["rng"]
+    step, best, elapsed = resume(last, net, opt, rng, -1e9)
     model = torch.nn.parallel.DistributedDataParallel(net) if world.size > 1 else net
     target_steps = steps or cfg.steps
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.steps, eta_min=cfg.lr / 20, last_epoch=step - 1) \
-        if step else torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.steps, eta_min=cfg.lr / 20)
+    sched = cosine(opt, cfg.steps, cfg.lr, step)
     log = run_dir / "log.csv"
     new_log = not log.is_file()
     bar = tqdm(total=target_steps, initial=step, desc="training refine", disable=not (progress and world.main))
@@ -230,10 +224,7 @@ def train_refine(cfg: RefineConfig, run_dir: Path, data: Path | None = None, ste
                 w.writerow([step, f"{loss.item():.6f}", f"{vp:.3f}", f"{vr:.3f}", f"{elapsed:.1f}"])
                 fh.flush()
             if world.main and (step % cfg.checkpoint_every == 0 or step == target_steps):
-                tmp = run_dir / "last.pt.tmp"
-                torch.save(dict(net=net.state_dict(), opt=opt.state_dict(), step=step, best=best, elapsed=elapsed,
-                                rng=rng.bit_generator.state, processes=world.size), tmp)
-                tmp.replace(last)
+                checkpoint(last, net, opt, step, best, elapsed, rng, processes=world.size)
     bar.close()
     if world.main:
         save_refine(net, cfg, run_dir / "last.safetensors", {"step": str(step), "processes": str(world.size)})

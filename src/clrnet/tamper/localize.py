@@ -14,6 +14,10 @@ below (``jpeg_trace``), which empties smooth neighbourhoods whatever the SNR say
 Where the received photo is
 clipped (near black or white) no protection can survive, edited or not: those parts are
 never marked.
+
+Since 2026-12-02 these thresholds stand in only where the learned reading of the same evidence
+(``segment``, shipped as ``weights/tamper``) is switched off (``ProtectionConfig(tamper_net=False)``)
+or absent; they still choose the blocks left out when a payload is decoded again around an edit.
 """
 
 from __future__ import annotations
@@ -79,6 +83,15 @@ def tamper_mask(presence: Tensor, skip: Tensor | None = None, t: TamperThreshold
         keep[seeded] = True
         keep[0] = False
         keep &= stats[:, cv2.CC_STAT_AREA] >= t.min_area * p.size
+    return torch.from_numpy(keep[labels])
+
+
+def regions(mask: Tensor, min_area: float) -> Tensor:
+    """``mask`` (h, w, bool) without its 8-connected regions smaller than ``min_area`` of it."""
+    m = mask.cpu().numpy().astype(np.uint8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(m, connectivity=8)
+    keep = stats[:, cv2.CC_STAT_AREA] >= min_area * m.size
+    keep[0] = False
     return torch.from_numpy(keep[labels])
 
 
