@@ -43,7 +43,7 @@ def test_tamper_config_is_recognised_by_the_train_command():
     from clrnet.tamper.train_segment import TamperConfig
 
     cfg = _tamper_config("tamper")
-    assert isinstance(cfg, TamperConfig) and cfg.samples == 3000 and cfg.max_false_alarms == 0.02
+    assert isinstance(cfg, TamperConfig) and cfg.samples == 6000 and cfg.max_false_alarms == 0.02
     assert _tamper_config("refine") is None and _refine_config("tamper") is None and _tamper_config("small") is None
 
 
