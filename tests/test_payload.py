@@ -48,7 +48,7 @@ def test_avif_sends_only_the_av1_data_and_rebuilds_pillows_file(picture, size, q
     thumb = picture.resize(size)
     body = avif.encode(thumb, quality)
     whole = io.BytesIO()
-    thumb.save(whole, format="AVIF", quality=quality, speed=6, advanced=avif.TUNING)
+    thumb.save(whole, format="AVIF", quality=quality, speed=6)
     assert len(body) == len(whole.getvalue()) - 275  # 267 bytes of boxes, mdat's 8 and the delimiter's 2 gone, w and h added
     assert avif.pack(size[0], size[1], body[2:]) == whole.getvalue()
     back = avif.decode(body)
@@ -63,18 +63,6 @@ def test_avif_refuses_what_it_cannot_rebuild(picture):
     for bad in (b"", b"\x05", b"\x05\x05", b"\x00\x05abc", b"\x05\x05" + b"\x00" * 40):
         with pytest.raises(ValueError):
             avif.decode(bad)
-
-
-def test_avif_encodes_with_the_encoders_default_where_it_refuses_the_tuning(picture, monkeypatch):
-    import io
-
-    thumb = picture.resize((60, 40))
-    monkeypatch.setattr(avif, "TUNING", (("no-such-option", "1"),))
-    body = avif.encode(thumb, 30)
-    plain = io.BytesIO()
-    thumb.save(plain, format="AVIF", quality=30, speed=6)
-    assert avif.pack(60, 40, body[2:]) == plain.getvalue()
-    assert avif.decode(body).size == (60, 40)
 
 
 def test_the_larger_budgets_send_the_codec_closer_to_the_photo(picture):
