@@ -34,7 +34,7 @@ from ..reconstruction.paint import distance, paint, upsample
 from ..reconstruction.refine import RefineNet, load_refine, refine_frame
 from ..tamper.jpeg_trace import jpeg_quality
 from ..tamper.localize import regions, tamper_mask, thresholds_for, unreadable
-from ..tamper.segment import BEST_PATH, EXACT, Evidence, TamperNet, edited_probability, evidence, load_tamper
+from ..tamper.segment import BEST_PATH, EXACT, MIN_AREA, Evidence, TamperNet, edited_probability, evidence, load_tamper
 from .fidelity import keep_ssim, quantize
 from . import margin
 from .impulses import repair_impulses
@@ -86,7 +86,6 @@ def unpack_size(data: bytes, level: int) -> tuple[int, int]:
 # random word passes one of them about once in 500 000 tries
 LIST_SIZE = 32
 EDITED_PILOT_SHARE = 0.5  # share of the pilot threshold at which the payload is still tried
-LEARNED_MIN_AREA = 0.02  # share of the window an edited region the tamper network finds must cover
 
 
 class ProtectionConfig(BaseModel):
@@ -632,7 +631,7 @@ class Protector:
         message = thumb = coded = None
         presence = torch.zeros(0)
         snr = 0.0
-        read_against: tuple[Tensor, float] | None = None  # the codeword the evidence is read against
+        ev = skip = None  # the evidence for edits and the window's unreadable parts, with ``presence``
         # below the pilots' threshold a large edit may have pulled them down: the payload is
         # still tried (its checksum, not the pilots, then confirms the box)
         if soft.pilot >= self.cfg.pilot_presence * EDITED_PILOT_SHARE:
@@ -665,8 +664,7 @@ class Protector:
                 # the codeword the payload implies: where the window agrees with it
                 coded = self.encode_message(message, layout)
                 presence, snr = channel.presence_map(layout, soft.block_scores, y0, x0, coded)
-                read_against = (coded, EXACT)
-                ev_win, ev_origin = win, (y0, x0)
+                ev, skip = self._evidence(layout, soft, y0, x0, coded, win, snr, EXACT)
                 try:
                     k = size_field_bytes(p.message)
                     tw, th = unpack_size(message[:k], level)
@@ -690,24 +688,18 @@ class Protector:
             # (of the layouts this frame may carry with these soft bits, the one it agrees with best)
             best = self.best_codeword_of(soft, fw, fh)
             presence, snr = channel.presence_map(layout, soft.block_scores, y0, x0, best)
-            read_against = (best, BEST_PATH)
-            ev_win, ev_origin = win, (y0, x0)
+            ev, skip = self._evidence(layout, soft, y0, x0, best, win, snr, BEST_PATH)
         elif message is None:
             presence = torch.zeros(0)
-            read_against = None
-        ev = None
-        if presence.numel() and read_against is not None:
-            skip = unreadable(ev_win, layout.block * 8)
-            ev = evidence(layout, soft.block_scores, *ev_origin, read_against[0], ev_win, snr,
-                          jpeg_quality(ev_win), read_against[1], skip)
+            ev = skip = None
         if presence.numel() and presence.shape != win.shape[-2:]:  # the size field moved the frame: same pixels
             presence = F.interpolate(presence[None, None], size=win.shape[-2:], mode="bilinear",
                                      align_corners=False)[0, 0]
         edited = torch.zeros(0, dtype=torch.bool)
         if presence.numel():
             net = self.tamper_net()
-            edited = self.edited(presence, snr, win, layout) if net is None or ev is None \
-                else self.edited_learned(net, ev, win, layout)
+            edited = self.edited(presence, snr, win, layout) if net is None or ev is None or skip is None \
+                else self.edited_learned(net, ev, skip, win.shape[-2:])
         return Decoded(level, (fw, fh), refined, message, thumb, soft.pilot, win, (y0, x0), verified, presence,
                        coded if message is not None else None, edited, prom, ev)
 
@@ -765,14 +757,24 @@ class Protector:
         return tamper_mask(presence, skip, thresholds_for(snr, jpeg_quality(window)))
 
     @staticmethod
-    def edited_learned(net: tuple[TamperNet, float], ev: Evidence, window: Tensor, layout: channel.Layout) -> Tensor:
-        """Where in the window (h, w, bool) the tamper network calls it edited: its probability
-        above the card's threshold, clipped parts skipped, regions under ``MIN_AREA`` dropped."""
+    def _evidence(layout: channel.Layout, soft: channel.Soft, y0: int, x0: int, bits: Tensor, win: Tensor,
+                  snr: float, codeword: float) -> tuple[Evidence, Tensor]:
+        """The evidence for edits in the window ``win`` read against ``bits`` (``tamper.segment``),
+        and where the window is too clipped to carry anything (h, w, bool)."""
+        skip = unreadable(win, layout.block * 8)
+        return evidence(layout, soft.block_scores, y0, x0, bits, win, snr, jpeg_quality(win), codeword, skip), skip
+
+    @staticmethod
+    def edited_learned(net: tuple[TamperNet, float], ev: Evidence, skip: Tensor, size: tuple[int, int]) -> Tensor:
+        """Where in a window of ``size`` (h, w, bool) the tamper network calls it edited: its
+        probability above the card's threshold, the evidence's unreadable parts ``skip`` left
+        out, regions under ``segment.MIN_AREA`` dropped (the window resampled since the
+        evidence was read, when the size field moved the frame: the same pixels)."""
         prob = edited_probability(net[0], ev)
-        if prob.shape != window.shape[-2:]:
-            prob = F.interpolate(prob[None, None], size=window.shape[-2:], mode="bilinear", align_corners=False)[0, 0]
-        skip = unreadable(window, layout.block * 8)
-        return regions((prob > net[1]) & ~skip, LEARNED_MIN_AREA)
+        if prob.shape != tuple(size):
+            prob = F.interpolate(prob[None, None], size=size, mode="bilinear", align_corners=False)[0, 0]
+            skip = F.interpolate(skip[None, None].float(), size=size, mode="nearest")[0, 0] > 0.5
+        return regions((prob > net[1]) & ~skip, MIN_AREA)
 
     def tamper_net(self) -> tuple[TamperNet, float] | None:
         """The shipped tamper network and its threshold (``weights/tamper``), if enabled and present."""

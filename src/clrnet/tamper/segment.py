@@ -8,8 +8,9 @@ the evidence the decoder already has: each block's correlation with the sign it 
 (and whether that sign is known), the agreement at two scales, the thresholded map's own
 input, how textured and how clipped the received photo is there, and three numbers about the
 whole window (the map's SNR, the JPEG quality it was last saved at, and whether the codeword
-is the decoded payload's, the best path of a failed checksum, or the pilots' alone). It
-returns the probability that each block was edited. Trained by ``clrnet train --config
+is the decoded payload's or the best path of a failed checksum). It returns the probability
+that each block was edited; an edit is where it exceeds the card's threshold, in regions of
+at least ``MIN_AREA`` of the window. Trained by ``clrnet train --config
 tamper`` on train photos with the evaluation's own edits and attacks (``train_segment``).
 """
 
@@ -27,8 +28,9 @@ from ..protection.jnd import box_mean, local_std
 
 N_FEATURES = 10
 SHIPPED = "clrnet-v2-tamper"  # weights/tamper/<name>.safetensors, its card beside it
-# the codeword the evidence is read against (feature 9)
-EXACT, BEST_PATH, PILOTS = 1.0, 0.5, 0.0
+# the codeword the evidence is read against (feature 9): the decoded payload's, or a failed checksum's best path
+EXACT, BEST_PATH = 1.0, 0.5
+MIN_AREA = 0.02  # share of the window an edited region the network finds must cover
 
 
 @dataclass
@@ -41,14 +43,14 @@ class Evidence:
     offset: tuple[int, int]
     block: int
     size: tuple[int, int]
-    origin: tuple[int, int] = (0, 0)
-    frame: tuple[int, int] = (0, 0)
+    origin: tuple[int, int]
+    frame: tuple[int, int]
 
 
-def evidence(layout: channel.Layout, q: Tensor, y0: int, x0: int, bits: Tensor | None, window: Tensor,
+def evidence(layout: channel.Layout, q: Tensor, y0: int, x0: int, bits: Tensor, window: Tensor,
              snr: float, jpeg: int | None, codeword: float, skip: Tensor) -> Evidence:
     """The features of a window (3, h, w) whose per-pixel products ``q`` (h, w) of
-    ``channel.demodulate`` are read against the coded ``bits`` (None: pilots alone), ``skip``
+    ``channel.demodulate`` are read against the coded ``bits`` (of kind ``codeword``), ``skip``
     (h, w, bool) where it is too clipped to carry anything."""
     signed, known, local, (oy, ox, hb, wb) = channel._agreement(layout, q, y0, x0, bits, 8)
     b = layout.block

@@ -17,6 +17,7 @@ those that call at most ``max_false_alarms`` of the unedited cases edited.
 from __future__ import annotations
 
 import csv
+import json
 import time
 from pathlib import Path
 
@@ -30,7 +31,8 @@ from safetensors.torch import save_file
 from ..data import default_data_root, list_images, pil_to_tensor, tensor_to_pil
 from ..resume import checkpoint, cosine, resume
 from .edits import EDITS, MASK_KINDS, apply_edit, make_mask
-from .segment import TamperNet, block_truth
+from .localize import regions
+from .segment import MIN_AREA, TamperNet, block_truth
 
 ATTACKS = ("none", "jpeg90", "jpeg80", "jpeg70", "jpeg50", "scale150", "scale70", "scale50", "gaussian", "median",
            "noise", "dropout")
@@ -146,11 +148,8 @@ def probabilities(net: TamperNet, cases: list) -> list[torch.Tensor]:
 
 def scores(probs: list[torch.Tensor], cases: list, t: float) -> tuple[float, float]:
     """Mean F1 of the edited cases' block masks and the share of unedited cases called edited, as
-    the protector calls them: blocks over ``t``, regions under ``LEARNED_MIN_AREA`` dropped."""
-    from ..protection.protector import LEARNED_MIN_AREA
-    from .localize import regions
-
-    masks = [regions(p > t, LEARNED_MIN_AREA) for p in probs]
+    the protector calls them: blocks over ``t``, regions under ``MIN_AREA`` dropped."""
+    masks = [regions(p > t, MIN_AREA) for p in probs]
     f1 = [block_f1(m.float(), c[1].float(), 0.5) for m, c in zip(masks, cases) if c[2]]
     fa = [float(bool(m.any())) for m, c in zip(masks, cases) if not c[2]]
     return float(np.mean(f1)) if f1 else float("nan"), float(np.mean(fa)) if fa else float("nan")
@@ -166,8 +165,6 @@ def choose_threshold(probs: list[torch.Tensor], cases: list, max_fa: float) -> t
 
 def save_tamper(net: TamperNet, cfg: TamperConfig, path: Path, threshold: float, extra: dict[str, str]) -> None:
     meta = {"width": cfg.width, "threshold": round(threshold, 3)}
-    import json
-
     tmp = path.with_name(path.name + ".tmp")
     save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(tmp),
               metadata={"tamper_config": json.dumps(meta), "train_config": cfg.model_dump_json(), **extra})
