@@ -362,6 +362,30 @@ def test_the_evidence_covers_the_window_block_by_block(protected_astronaut, coff
     # the agreement (feature 2) is lower inside the pasted square than around it
     agree = ev.features[2]
     assert float(agree[18:30, 10:22].mean()) < float(agree[40:60, 40:60].mean()) - 0.3
+    # the pasted coffee is far from the payload's thumbnail of the astronaut, the rest is not
+    far = ev.features[N_FEATURES - 1]
+    assert d.thumbnail is not None and float(far[18:30, 10:22].mean()) > 1.5 * float(far[40:60, 40:60].mean())
+
+
+def test_the_thumbnail_feature_compares_each_block_with_the_thumbnail_at_its_place():
+    """A window cut from a frame that is the thumbnail itself, upsampled: no block is far from
+    it; a square painted over in the window is, and only there (the grid and origin respected)."""
+    from clrnet.tamper.segment import N_FEATURES, Evidence, with_thumbnail
+
+    rng = np.random.default_rng(3)
+    thumb = Image.fromarray(rng.integers(0, 255, (6, 9, 3), dtype=np.uint8))
+    frame = torch.from_numpy(np.asarray(thumb.resize((288, 192), Image.Resampling.BILINEAR), np.float32) / 255)
+    frame = frame.permute(2, 0, 1)
+    y0, x0, oy, ox, b = 32, 64, 2, 1, 4
+    window = frame[:, y0:y0 + 128, x0:x0 + 160].clone()
+    window[:, 2 + 40:2 + 72, 1 + 80:1 + 112] = torch.tensor([0.0, 1.0, 0.0])[:, None, None]  # blocks 10-17, 20-27
+    ev = Evidence(torch.zeros(N_FEATURES, 31, 39), (oy, ox), b, (128, 160), (y0, x0), (288, 192))
+    far = with_thumbnail(ev, window, thumb).features[N_FEATURES - 1]
+    assert far.shape == (31, 39)
+    y, x = divmod(int(far.argmax()), 39)
+    assert 10 <= y < 18 and 20 <= x < 28  # the farthest block lies in the painted square
+    assert float(far[10:18, 20:28].mean()) > 1.5 * float(far[:5].mean())
+    assert float(far[10:18, 20:28].mean()) > 1.5 * float(far[:, 34:].mean())
 
 
 def test_the_tamper_network_keeps_the_shape_of_any_window():
@@ -377,7 +401,7 @@ def test_the_shipped_tamper_network_loads_and_can_be_switched_off():
     from clrnet.tamper.segment import load_tamper
 
     shipped = load_tamper()
-    assert shipped is not None and 0 < shipped[1] < 1
+    assert shipped is not None and 0 < shipped[1] < 1 and shipped[0].features == 10  # reads the first ten
     assert Protector().tamper_net() is not None
     assert Protector(ProtectionConfig(tamper_net=False)).tamper_net() is None
     assert load_tamper("/nonexistent/tamper.safetensors") is None
@@ -386,7 +410,8 @@ def test_the_shipped_tamper_network_loads_and_can_be_switched_off():
 def test_train_tamper_collects_trains_and_resumes(tmp_path, datasets):
     cfg = tmp_path / "tiny.yaml"
     cfg.write_text("kind: tamper\nname: tiny\nwidth: 4\nsamples: 6\nval_samples: 4\nshard: 3\nsteps: 4\n"
-                   "val_every: 2\ncheckpoint_every: 2\nbatch_size: 2\nworkers: 1\nthreads: 1\n")
+                   "val_every: 2\ncheckpoint_every: 2\nbatch_size: 2\nworkers: 1\nthreads: 1\n"
+                   "case_weight: 0.5\nattack_weights: {jpeg50: 2.0}\n")
     run = tmp_path / "run"
     args = CLI + ["train", "--config", str(cfg), "--run-dir", str(run), "--data", str(datasets)]
     out = subprocess.run(args, capture_output=True, text=True)
@@ -395,7 +420,7 @@ def test_train_tamper_collects_trains_and_resumes(tmp_path, datasets):
     from clrnet.tamper.segment import load_tamper
 
     net, threshold = load_tamper(str(run / "best.safetensors"))
-    assert net.width == 4 and 0.3 <= threshold <= 0.95
+    assert net.width == 4 and 0.1 <= threshold <= 0.95
     log = (run / "log.csv").read_text().splitlines()
     assert log[0].startswith("step,loss") and len(log) == 5
     shard = (run / "samples" / "train" / "0000.pt").stat().st_mtime_ns
@@ -404,6 +429,30 @@ def test_train_tamper_collects_trains_and_resumes(tmp_path, datasets):
     assert again.returncode == 0 and "resuming" in again.stdout
     assert (run / "samples" / "train" / "0000.pt").stat().st_mtime_ns == shard  # not collected again
     assert len((run / "log.csv").read_text().splitlines()) == 7
+
+
+def test_attack_weights_draw_the_attacks_in_proportion(tmp_path):
+    from clrnet.tamper.train_segment import ATTACKS, TamperConfig, _case
+
+    Image.new("RGB", (64, 48), (90, 120, 150)).save(tmp_path / "a.png")
+    paths = [tmp_path / "a.png"]
+    only = TamperConfig(attack_weights={a: 0.0 for a in ATTACKS if a != "median"})
+    assert {_case(paths, k, 0, only)[5] for k in range(40)} == {"median"}
+    heavy = TamperConfig(attack_weights={"jpeg50": 11.0})  # half the draws, the other 11 share the rest
+    drawn = [_case(paths, k, 0, heavy)[5] for k in range(2000)]
+    assert abs(drawn.count("jpeg50") / 2000 - 0.5) < 0.04
+    uniform = [_case(paths, k, 0, TamperConfig())[5] for k in range(2400)]
+    assert all(abs(uniform.count(a) / 2400 - 1 / len(ATTACKS)) < 0.03 for a in ATTACKS)
+
+
+def test_the_case_logit_is_the_most_edited_looking_neighbourhood():
+    from clrnet.tamper.train_segment import case_logit
+
+    logits = torch.full((2, 1, 32, 32), -5.0)
+    logits[1, 0, 10:15, 20:25] = 5.0  # a 5 x 5 edit
+    logits[0, 0, 16, 16] = 5.0  # one stray block is not an edit
+    got = case_logit(logits)
+    assert got[1] == pytest.approx(5.0) and got[0] == pytest.approx(-5.0 + 10 / 25)
 
 
 @pytest.mark.parametrize("edit", ["splice", "ns", "none"])
