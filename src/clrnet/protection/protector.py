@@ -34,8 +34,8 @@ from ..reconstruction.paint import distance, paint, upsample
 from ..reconstruction.refine import RefineNet, load_refine, refine_frame
 from ..tamper.jpeg_trace import jpeg_quality
 from ..tamper.localize import regions, tamper_mask, thresholds_for, unreadable
-from ..tamper.segment import (BEST_PATH, EXACT, MIN_AREA, Evidence, TamperNet, edited_probability, evidence, load_tamper,
-                              with_thumbnail)
+from ..tamper.segment import (BEST_PATH, EXACT, MIN_AREA, N_FEATURES, Evidence, TamperNet, edited_probability, evidence,
+                              load_tamper, with_thumbnail)
 from .fidelity import keep_ssim, quantize
 from . import margin
 from .impulses import repair_impulses
@@ -667,6 +667,9 @@ class Protector:
                 presence, snr = channel.presence_map(layout, soft.block_scores, y0, x0, coded)
                 ev, skip = self._evidence(layout, soft, y0, x0, coded, win, snr, EXACT)
                 read = win  # the pixels the evidence was read from, before the size field may move the frame
+                net = self.tamper_net()
+                # the evidence is whole unless the network that reads it reads less (the shipped one)
+                whole = net is None or net[0].features >= N_FEATURES
                 try:
                     k = size_field_bytes(p.message)
                     tw, th = unpack_size(message[:k], level)
@@ -677,7 +680,8 @@ class Protector:
                         win, y0, x0 = self.resample(received, refined, fw, fh)
                     message = message[k:]
                     thumb = codec.decode_message(message, p.message - k, frame=(fw, fh))
-                    ev = with_thumbnail(ev, read, thumb)
+                    if whole:
+                        ev = with_thumbnail(ev, read, thumb)
                 except (ValueError, struct.error):
                     message = thumb = None
         # the pilots hold at this box and stand out among nearby shifts, or the payload's

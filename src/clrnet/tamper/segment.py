@@ -22,13 +22,13 @@ import json
 import math
 from dataclasses import dataclass, replace
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from kornia.filters import gaussian_blur2d
 from PIL import Image
 from torch import Tensor, nn
 
+from ..data import pil_to_tensor
 from ..payload import channel
 from ..protection.jnd import box_mean, local_std
 
@@ -83,7 +83,7 @@ def with_thumbnail(ev: Evidence, window: Tensor, thumb: Image.Image) -> Evidence
     b, (oy, ox), (y0, x0), (fw, fh) = ev.block, ev.offset, ev.origin, ev.frame
     hb, wb = ev.features.shape[-2:]
     blocks = window.float()[:, oy:oy + hb * b, ox:ox + wb * b].reshape(3, hb, b, wb, b).mean((2, 4))
-    t = torch.from_numpy(np.asarray(thumb.convert("RGB"), np.float32) / 255).permute(2, 0, 1)[None]
+    t = pil_to_tensor(thumb)[None]
     ys = (y0 + oy + (torch.arange(hb) + 0.5) * b) / fh * 2 - 1  # block centres, as grid_sample reads them
     xs = (x0 + ox + (torch.arange(wb) + 0.5) * b) / fw * 2 - 1
     grid = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), -1)[None].float()
