@@ -245,22 +245,11 @@ def train_tamper(cfg: TamperConfig, run_dir: Path, data: Path | None = None, ste
                 score = vf if vfa <= cfg.max_false_alarms else vf - 1  # within the budget first
                 if score > best:
                     best = score
-                    save_tamper(net, cfg, run_dir / "best.safetensors", vt, {"step": str(step)})
+                    save_tamper(net, cfg, run_dir / "best.safetensors", vt,
+                                {"step": str(step), "val_f1": f"{vf:.4f}", "val_false_alarms": f"{vfa:.4f}"})
             w.writerow([step, f"{loss.item():.5f}", f"{vt:.2f}", f"{vf:.4f}", f"{vfa:.4f}", f"{elapsed:.1f}"])
             fh.flush()
             if step % cfg.checkpoint_every == 0 or step == target:
                 checkpoint(last, net, opt, step, best, elapsed, rng)
     bar.close()
-    from safetensors import safe_open
-
-    from .segment import load_tamper
-
-    loaded = load_tamper(str(run_dir / "best.safetensors"))
-    assert loaded is not None
-    with safe_open(str(run_dir / "best.safetensors"), "pt") as f:
-        best_step = (f.metadata() or {}).get("step", "")
-    probs = probabilities(loaded[0], val)
-    t, f1, fa = choose_threshold(probs, val, cfg.max_false_alarms)
-    save_tamper(loaded[0], cfg, run_dir / "best.safetensors", float(t),
-                {"step": best_step, "val_f1": f"{f1:.4f}", "val_false_alarms": f"{fa:.4f}"})
     return run_dir / "best.safetensors"
