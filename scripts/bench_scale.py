@@ -24,8 +24,8 @@ import psutil
 from PIL import Image
 from tqdm import tqdm
 
-from clrnet.batch import inspect_many, protect_many
-from clrnet.data import list_images
+from clrnet.batch.local import inspect_many, protect_many
+from clrnet.files.datasets import list_images
 
 
 class PeakRSS:
@@ -71,7 +71,7 @@ def make_sets(data: Path, work: Path) -> dict[str, Path]:
 
 def run(engine: str, op: str, src: Path, out: Path, model: str) -> float:
     if engine == "ray":
-        from clrnet.scale.ray_engine import inspect_ray, protect_ray
+        from clrnet.batch.ray import inspect_ray, protect_ray
 
         res = protect_ray([src], out, model) if op == "protect" else inspect_ray([src], out, model, images=False)
     else:
@@ -88,10 +88,10 @@ def time_split(src: Path, model: str, n: int = 5) -> dict[str, float]:
     """Seconds per photo of each stage of the plain path (median of ``n`` photos)."""
     import numpy as np
 
-    from clrnet.batch import write_report_folder
+    from clrnet.batch.local import write_report_folder
     from clrnet.files.formats import choose_format, save_photo
     from clrnet.files.imageio import read_photo
-    from clrnet.pipeline import get_model, inspect, protect
+    from clrnet.api import get_model, inspect, protect
 
     m = get_model(model)
     stages: dict[str, list[float]] = {k: [] for k in ("read + decode", "protect (model)", "encode + write",
@@ -136,12 +136,12 @@ def main() -> None:
         return
     engines = args.engines.split(",")
     if "ray" in engines:
-        from clrnet.scale.ray_engine import start_ray
+        from clrnet.batch.ray import start_ray
 
         t0 = time.perf_counter()
         start_ray()
         print(f"Ray start-up (local, {os.cpu_count()} CPUs): {time.perf_counter() - t0:.1f} s", file=sys.stderr)
-    from clrnet.pipeline import get_model
+    from clrnet.api import get_model
 
     get_model(args.model)  # loaded once for the plain engines, before the clock
     rows = []

@@ -21,7 +21,7 @@ from PIL import Image
 from scipy.fft import dctn
 from scipy.optimize import least_squares
 
-from clrnet.data import list_images
+from clrnet.files.datasets import list_images
 from clrnet.payload.grid import YCC
 
 CELLS = 8

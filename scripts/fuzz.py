@@ -142,7 +142,7 @@ def run_one(path: Path, model) -> tuple[str, str]:
 def fuzz(n: int, seed: int, model_name: str, keep: Path | None, progress: bool = True) -> dict[str, object]:
     from tqdm import tqdm
 
-    from clrnet.pipeline import get_model
+    from clrnet.api import get_model
 
     model = get_model(model_name)
     counts = {"ok": 0, "refused": 0, "failed": 0}

@@ -17,7 +17,7 @@ from helpers import tiny_config, tiny_matched_config
 @pytest.fixture(scope="session")
 def tiny_model_path(tmp_path_factory) -> Path:
     """A randomly initialised (untrained) tiny model saved as safetensors."""
-    from clrnet.model import CLRNet
+    from clrnet.paper.model import CLRNet
 
     torch.manual_seed(0)
     model = CLRNet(tiny_config())
@@ -31,7 +31,7 @@ def tiny_model_path(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_matched_model_path(tmp_path_factory) -> Path:
     """A tiny model with the ruler code and matched readout; G slightly off identity."""
-    from clrnet.model import CLRNet
+    from clrnet.paper.model import CLRNet
 
     torch.manual_seed(0)
     model = CLRNet(tiny_matched_config())

@@ -37,7 +37,7 @@ def _jpeg(im: Image.Image, q: int) -> Image.Image:
 
 def _cli(*args: str) -> None:
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    r = subprocess.run([sys.executable, "-m", "clrnet.cli", *args], env=env, capture_output=True, text=True,
+    r = subprocess.run([sys.executable, "-m", "clrnet.cli.main", *args], env=env, capture_output=True, text=True,
                        timeout=1200)
     if r.returncode != 0:
         raise RuntimeError(f"clrnet {' '.join(args)} failed: {r.stderr[-2000:]}")
@@ -77,7 +77,7 @@ def received(protected: Path, folder: Path, originals_: dict[str, Path]) -> dict
     c = big.crop((500, 300, 500 + 2277, 300 + 1518))
     copies["crop-8mp-2048"] = _jpeg(c.resize((2048, round(2048 * c.height / c.width)), Image.LANCZOS), 85)
     # an edited photo: an object-shaped region spliced in from another photo
-    from clrnet.tamper.edits import object_mask
+    from clrnet.attacks.edits import object_mask
 
     mask = object_mask(np.random.default_rng(3), chelsea.height, chelsea.width, 0.06)
     donor = np.asarray(Image.fromarray(sk.coffee()).resize(chelsea.size, Image.BICUBIC))

@@ -10,7 +10,7 @@ from PIL import Image
 
 
 def tiny_config():
-    from clrnet.config import ModelConfig
+    from clrnet.paper.config import ModelConfig
 
     return ModelConfig.model_validate({
         "name": "tiny-test", "size": 32,
@@ -35,7 +35,7 @@ def tiny_matched_config():
     cfg["localizer"].update(kind="matched")
     cfg["preprocessor"]["enabled"] = False
     cfg["discriminator"]["enabled"] = False
-    from clrnet.config import ModelConfig
+    from clrnet.paper.config import ModelConfig
 
     return ModelConfig.model_validate(cfg)
 

@@ -1,6 +1,6 @@
-"""Attacks: the torch simulations (clrnet.attacks.functional) against the real
+"""Attacks: the torch simulations (clrnet.paper.attacks.functional) against the real
 operations (clrnet.attacks.real: Pillow / scikit-image), and the training attack
-layer (clrnet.attacks.layer)."""
+layer (clrnet.paper.attacks.layer)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ import pytest
 import torch
 from PIL import Image, ImageEnhance, ImageFilter, JpegImagePlugin
 
-from clrnet.attacks import functional as A
+from clrnet.paper.attacks import functional as A
 from clrnet.attacks import real as R
-from clrnet.attacks.layer import AttackDraw, AttackLayer, apply_attack, draw_attack
-from clrnet.config import AttackConfig, AttackName
+from clrnet.paper.attacks.layer import AttackDraw, AttackLayer, apply_attack, draw_attack
+from clrnet.paper.config import AttackConfig, AttackName
 
 
 ATTACK_NAMES = list(typing.get_args(AttackName))
@@ -345,7 +345,7 @@ def test_attack_layer_shape_grid_and_gradient(name, detach):
     for i, box in enumerate(_BOXES):
         assert g[i].abs().sum() > 0, f"no gradient reaches input {i} through {name}"
     # Pixels cut away by the crop get no gradient; the kept ones do.
-    from clrnet.geometry import box_mask
+    from clrnet.core.geometry import box_mask
 
     outside = box_mask(_BOXES[1], size, size) == 0
     assert g[1][:, outside].abs().max() == 0
@@ -381,7 +381,7 @@ def test_attack_layer_values_match_the_operations(photo):
     jp = layer(x, [_BOXES[0]], [AttackDraw("jpeg", {"quality": 60.0})])
     assert np.array_equal(_u8(jp), np.array(R.jpeg(photo.resize((32, 32)), 60)))
     # A cropped identity attack is the crop resized back to the native size.
-    from clrnet.geometry import crop, resize
+    from clrnet.core.geometry import crop, resize
 
     cropped = layer(x, [_BOXES[1]], [AttackDraw("identity", {})])
     torch.testing.assert_close(cropped, A.quantize(resize(crop(x, _BOXES[1]), 32, 32)))

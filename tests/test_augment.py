@@ -1,4 +1,4 @@
-"""Tamper-based augmentation (clrnet.augment): free-form masks and pasting."""
+"""Tamper-based augmentation (clrnet.paper.augment): free-form masks and pasting."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-import clrnet.augment as augment
-from clrnet.augment import free_form_mask, tamper_augment
+import clrnet.paper.augment as augment
+from clrnet.paper.augment import free_form_mask, tamper_augment
 
 
 @pytest.mark.parametrize("height,width", [(32, 32), (48, 64)])

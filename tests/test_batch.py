@@ -12,8 +12,8 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from clrnet.batch import inspect_many, protect_many
-from clrnet.cli import app
+from clrnet.batch.local import inspect_many, protect_many
+from clrnet.cli.main import app
 from clrnet.files.inputs import InputPatternError, expand_inputs, is_batch
 
 runner = CliRunner()

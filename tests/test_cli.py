@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from clrnet.cli import app
+from clrnet.cli.main import app
 
 runner = CliRunner()
 
@@ -159,7 +159,7 @@ def test_unusual_modes_are_converted(tmp_path, tiny_model_path, photo, mode):
 
 def test_real_process_prints_one_line_error_without_traceback(tmp_path):
     missing = tmp_path / "missing.jpg"
-    p = subprocess.run([sys.executable, "-m", "clrnet.cli", "protect", str(missing), "-o",
+    p = subprocess.run([sys.executable, "-m", "clrnet.cli.main", "protect", str(missing), "-o",
                         str(tmp_path / "o.png")], capture_output=True, text=True, timeout=120)
     assert p.returncode != 0
     assert "Traceback" not in p.stderr + p.stdout
@@ -261,7 +261,7 @@ def test_eval_v2_writes_report_and_figure(tmp_path, photo):
 
 
 def test_eval_formats_prints_every_format(tmp_path, photo, tiny_matched_model_path):
-    from clrnet.evaluation_formats import TABLE_FORMATS
+    from clrnet.evaluation.formats import TABLE_FORMATS
 
     folder = tmp_path / "photos"
     folder.mkdir()

@@ -1,4 +1,4 @@
-"""Typed configuration (clrnet.config): built-in YAML configs, paper defaults,
+"""Typed configuration (clrnet.paper.config): built-in YAML configs, paper defaults,
 strict validation."""
 
 from __future__ import annotations
@@ -7,15 +7,9 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from clrnet.config import (
-    AttackConfig,
-    GeneratorConfig,
-    LossConfig,
-    ModelConfig,
-    TrainConfig,
-    builtin_config_names,
-    dump_config,
-    load_config,
+from clrnet.paper.config import (
+    AttackConfig, GeneratorConfig, LossConfig, ModelConfig, TrainConfig, builtin_config_names, dump_config,
+    load_config
 )
 
 
@@ -29,7 +23,7 @@ def test_builtin_configs_are_listed_and_load():
     assert small.generator.spectral_norm is False and small.preprocessor.enabled is False
     assert paper.size == 256 and paper.name == "clrnet-paper-256"
     assert paper.generator.spectral_norm is True and paper.preprocessor.enabled is True
-    from clrnet.cli import _refine_config, _tamper_config
+    from clrnet.cli.main import _refine_config, _tamper_config
 
     for name in names:
         # refine*: the reconstruction network's configs; tamper: the tamper network's
@@ -39,8 +33,8 @@ def test_builtin_configs_are_listed_and_load():
 
 
 def test_tamper_config_is_recognised_by_the_train_command():
-    from clrnet.cli import _refine_config, _tamper_config
-    from clrnet.tamper.train_segment import TamperConfig
+    from clrnet.cli.main import _refine_config, _tamper_config
+    from clrnet.training.tamper import TamperConfig
 
     cfg = _tamper_config("tamper")
     assert isinstance(cfg, TamperConfig) and cfg.samples == 6000 and cfg.max_false_alarms == 0.02
@@ -48,8 +42,8 @@ def test_tamper_config_is_recognised_by_the_train_command():
 
 
 def test_refine_config_is_recognised_by_the_train_command():
-    from clrnet.cli import _refine_config
-    from clrnet.reconstruction.train_refine import RefineConfig
+    from clrnet.cli.main import _refine_config
+    from clrnet.training.refine import RefineConfig
 
     cfg = _refine_config("refine")
     assert isinstance(cfg, RefineConfig) and cfg.size == 192
@@ -58,7 +52,7 @@ def test_refine_config_is_recognised_by_the_train_command():
 
 @pytest.mark.parametrize("name", ["small", "paper"])
 def test_builtin_configs_build_a_model(name):
-    from clrnet.model import CLRNet
+    from clrnet.paper.model import CLRNet
 
     cfg = load_config(name)
     m = CLRNet(cfg)  # sizes are consistent (G's and C's divisibility checks pass)

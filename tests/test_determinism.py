@@ -17,7 +17,7 @@ from PIL import Image
 
 from clrnet.files.imageio import OutputExistsError, save_atomic
 
-CLI = [sys.executable, "-m", "clrnet.cli"]
+CLI = [sys.executable, "-m", "clrnet.cli.main"]
 
 
 def _photos(folder: Path, n: int, size: tuple[int, int] = (200, 150)) -> list[Path]:

@@ -89,7 +89,7 @@ def test_clrnet_trainer_runs_data_parallel_and_resumes(tmp_path, monkeypatch):
     trainer raises otherwise), rank 0 logs and checkpoints, and the run resumes in 1
     process; rank 0's weights differ from a 1-process run's, so rank 1's gradients counted."""
     from helpers import make_photo_folder, tiny_config
-    from clrnet.config import dump_config
+    from clrnet.paper.config import dump_config
 
     root = tmp_path / "data"
     make_photo_folder(root / "train", 6)

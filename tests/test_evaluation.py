@@ -9,8 +9,10 @@ import math
 import pytest
 from PIL import Image
 
-from clrnet.evaluation import REAL_ATTACKS, evaluate, format_summary, summarize, write_rows
-from clrnet.model import CLRNet
+from clrnet.attacks.real import REAL_ATTACKS
+from clrnet.paper.evaluation import evaluate, format_summary, summarize
+from clrnet.evaluation.protocol import write_rows
+from clrnet.paper.model import CLRNet
 
 from helpers import make_photo_folder
 
@@ -57,7 +59,7 @@ def test_real_attack_parameters(photo):
 
 
 def test_evaluate_protocol_rows(tmp_path, tiny_matched_model_path):
-    from clrnet.evaluation import SURVIVAL_BINS, UNCROPPED
+    from clrnet.evaluation.protocol import SURVIVAL_BINS, UNCROPPED
 
     folder = make_photo_folder(tmp_path / "photos", 2)
     model = CLRNet.load(tiny_matched_model_path)
@@ -90,7 +92,8 @@ def test_evaluate_protocol_rows(tmp_path, tiny_matched_model_path):
 
 
 def test_detection_accuracy_is_the_mean_of_the_two_rates():
-    from clrnet.evaluation import Row, detection_accuracy
+    from clrnet.paper.evaluation import Row
+    from clrnet.evaluation.protocol import detection_accuracy
 
     def row(cropped: bool, predicted: bool) -> Row:
         nan = float("nan")
@@ -103,7 +106,7 @@ def test_detection_accuracy_is_the_mean_of_the_two_rates():
 
 
 def test_report_files_and_paper_numbers(tmp_path, tiny_matched_model_path):
-    from clrnet.report import PAPER_TABLE_I, write_report
+    from clrnet.paper.report import PAPER_TABLE_I, write_report
 
     folder = make_photo_folder(tmp_path / "photos", 2)
     model = CLRNet.load(tiny_matched_model_path)
@@ -123,10 +126,10 @@ def test_report_files_and_paper_numbers(tmp_path, tiny_matched_model_path):
 def test_inpainting_baseline_beats_zero_fill(photo):
     import torch
 
-    from clrnet.data import pil_to_tensor
-    from clrnet.evaluation import inpaint_biharmonic
-    from clrnet.geometry import box_mask, resize
-    from clrnet.metrics import psnr
+    from clrnet.core.image import pil_to_tensor
+    from clrnet.evaluation.baselines import inpaint_biharmonic
+    from clrnet.core.geometry import box_mask, resize
+    from clrnet.core.metrics import psnr
 
     x = resize(pil_to_tensor(photo)[None], 48, 48)[0]
     keep = box_mask((0.0, 0.0, 0.8, 1.0), 48, 48)
@@ -137,7 +140,7 @@ def test_inpainting_baseline_beats_zero_fill(photo):
 
 
 def test_demo_writes_figure(tmp_path, tiny_model_path):
-    from clrnet.demo import run_demo
+    from clrnet.evaluation.demo import run_demo
 
     nums = run_demo(tmp_path / "demo", str(tiny_model_path))
     assert (tmp_path / "demo" / "demo.png").is_file()
@@ -156,7 +159,8 @@ def test_every_real_attack_runs(photo, name):
 def test_shipped_model_quick_protocol_on_kodak(datasets):
     """The protocol on the real test photos with the shipped model (2 photos, JPEG 70 and none)."""
     import clrnet
-    from clrnet.evaluation import QUICK_ATTACKS, summarize
+    from clrnet.evaluation.protocol import QUICK_ATTACKS
+    from clrnet.paper.evaluation import summarize
 
     model = clrnet.load_model("clrnet-small-128")
     ev = evaluate(model, datasets / "test" / "kodak24", QUICK_ATTACKS, limit=2, progress=False)
@@ -169,7 +173,7 @@ def test_shipped_model_quick_protocol_on_kodak(datasets):
 def test_demo_with_protection_v2(tmp_path):
     """The demo on protection v2 (the astronaut at 2048 x 2048, as the README shows it):
     the box found, the cut-away part 8 dB above Telea's given the true box."""
-    from clrnet.demo import run_demo
+    from clrnet.evaluation.demo import run_demo
 
     nums = run_demo(tmp_path / "demo", "clrnet-v2")
     assert (tmp_path / "demo" / "demo.png").is_file()
@@ -181,7 +185,7 @@ def test_demo_with_protection_v2(tmp_path):
 def test_demo_with_protection_v2_at_the_shipped_size(tmp_path):
     """``clrnet demo --model clrnet-v2 --size 512`` (the README: 14.98 dB against Telea's
     11.12): the box found, the cut-away part 3 dB above Telea's given the true box."""
-    from clrnet.demo import run_demo
+    from clrnet.evaluation.demo import run_demo
 
     nums = run_demo(tmp_path / "demo", "clrnet-v2", size=512)
     assert Image.open(tmp_path / "demo" / "recovered.png").size == (512, 512) and nums["size"] == 512
@@ -194,7 +198,7 @@ def test_demo_with_protection_v2_at_the_shipped_size(tmp_path):
                                                        ("768x512", (768, 512), (512, 768)),
                                                        ("300X300", (300, 300), (300, 300))])
 def test_eval_sizes_keep_each_photos_orientation(size, landscape, portrait):
-    from clrnet.evaluation_v2 import bring_to
+    from clrnet.files.datasets import bring_to
 
     assert bring_to(Image.new("RGB", (300, 200)), size).size == landscape
     assert bring_to(Image.new("RGB", (200, 300)), size).size == portrait
@@ -202,14 +206,14 @@ def test_eval_sizes_keep_each_photos_orientation(size, landscape, portrait):
 
 @pytest.mark.parametrize("bad", ["", "big", "16", "512x768", "768x512x3", "x512", "-256"])
 def test_eval_size_refuses_what_it_cannot_mean(bad):
-    from clrnet.evaluation_v2 import parse_size
+    from clrnet.files.datasets import parse_size
 
     with pytest.raises(ValueError, match="--size"):
         parse_size(bad)
 
 
 def test_attack_table_means_every_attack_and_detection_is_an_even_mix():
-    from clrnet.evaluation_v2 import RowV2, attack_table
+    from clrnet.evaluation.crops import RowV2, attack_table
 
     def row(attack: str, protected: bool, cropped: bool, said_cropped: bool, found: bool) -> RowV2:
         return RowV2("a.png", attack, "b", protected, cropped, 0.5, said_cropped, found, found, 1.0, 0.9, 20.0,
@@ -230,8 +234,8 @@ def test_real_path_takes_several_seeded_crops_per_photo_the_first_as_alone(tmp_p
     """``real_path(crops=3)``: three seeded crops of each photo, numbered; the first is
     the crop a single-crop run takes (its row identical), the others are other boxes;
     the summary counts them against the floors."""
-    from clrnet.evaluation_v2 import real_path, real_path_summary
-    from clrnet.protection.protector import Protector
+    from clrnet.evaluation.real_path import real_path, real_path_summary
+    from clrnet.models.designed import Protector
 
     folder = make_photo_folder(tmp_path / "photos", 1, size=(512, 384))
     model = Protector()

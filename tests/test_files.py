@@ -8,11 +8,13 @@ import pytest
 from PIL import Image, ImageCms
 from typer.testing import CliRunner
 
-from clrnet.cli import app
+from clrnet.cli.main import app
 from clrnet.files.formats import OutputFormat, choose_format, format_of_input, save_photo, webp_is_lossless
 from clrnet.files.imageio import read_photo
-from clrnet.files.metadata import (EXIF_IFD, GPS_IFD, ORIENTATION, parse_png_raw_profile, photoshop_iptc_segment,
-                                   png_raw_profile, reset_xmp_orientation)
+from clrnet.files.metadata import (
+    EXIF_IFD, GPS_IFD, ORIENTATION, parse_png_raw_profile, photoshop_iptc_segment, png_raw_profile,
+    reset_xmp_orientation
+)
 
 runner = CliRunner()
 IPTC = b"\x1c\x02\x00\x00\x02\x00\x04" + b"\x1c\x02\x74\x00\x0b(c) J. Doe" + b"\x1c\x02\x05\x00\x05Title"

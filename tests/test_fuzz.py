@@ -38,7 +38,7 @@ def test_damaged_exif_found_by_the_10k_run_costs_only_the_exif(tmp_path):
     """Two JPEGs of the 10 000-file run (seed 0) whose EXIF Pillow cannot rewrite: the photo
     is still read (upright), protected and inspected; the EXIF is dropped with a note."""
     from clrnet import read_photo
-    from clrnet.pipeline import get_model
+    from clrnet.api import get_model
 
     fuzz = load_fuzz()
     wanted = {"03479-jpeg-header.jpg", "03864-jpeg-header.jpg"}

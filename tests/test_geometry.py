@@ -1,4 +1,4 @@
-"""Crop geometry (clrnet.geometry): boxes, masks, crops, ZR and the box-shift warp."""
+"""Crop geometry (clrnet.core.geometry): boxes, masks, crops, ZR and the box-shift warp."""
 
 from __future__ import annotations
 
@@ -8,18 +8,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from clrnet.geometry import (
-    FULL_FRAME,
-    box_area,
-    box_iou,
-    box_mask,
-    box_to_pixels,
-    crop,
-    resize,
-    sample_crop_box,
-    shift_to_box,
-    soft_box_mask,
-    zero_pad_resize,
+from clrnet.core.geometry import (
+    FULL_FRAME, box_area, box_iou, box_mask, box_to_pixels, crop, resize, sample_crop_box, shift_to_box,
+    soft_box_mask, zero_pad_resize
 )
 
 
@@ -233,7 +224,7 @@ def test_window_of_resize_keeps_the_scale_and_says_where_the_window_sits(shape, 
     in the interior, the ramp at each output pixel's centre to a few hundredths of a
     pixel (the whole image's resize too): every pixel of the window must, at the
     position the window says it starts at; half a pixel off would be 50 times that."""
-    from clrnet.geometry import window_of_resize
+    from clrnet.core.geometry import window_of_resize
 
     big_h, big_w = shape[-2:]
     rows = torch.arange(big_h, dtype=torch.float64)[:, None]

@@ -10,9 +10,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from clrnet.geometry import box_mask, crop, zero_pad_resize
-from clrnet.networks import ThumbnailHint
-from clrnet.networks.hint import distance_to, harmonic_extension
+from clrnet.core.geometry import box_mask, crop, zero_pad_resize
+from clrnet.paper.networks import ThumbnailHint
+from clrnet.recovery.paint import distance_to, harmonic_extension
 
 N = 128
 
@@ -79,7 +79,7 @@ def test_decode_finds_the_thumbnail_of_the_cut_away_part(hint, astronaut, qualit
 
 def test_fill_keeps_the_received_part_and_beats_inpainting(hint, astronaut):
     """Given the true thumbnail, the fill beats scikit-image's biharmonic inpainting."""
-    from clrnet.evaluation import inpaint_biharmonic
+    from clrnet.evaluation.baselines import inpaint_biharmonic
 
     box = (0.3, 0.0, 1.0, 0.8)
     keep = box_mask(box, N, N)[None, None]

@@ -1,4 +1,4 @@
-"""Invertible building blocks of the generator G (clrnet.networks.invertible)."""
+"""Invertible building blocks of the generator G (clrnet.paper.networks.invertible)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,9 @@ import math
 import pytest
 import torch
 
-from clrnet.config import GeneratorConfig
-from clrnet.networks.invertible import (
-    AffineCoupling,
-    HaarDownsample,
-    HaarUpsample,
-    InvertibleUNet,
-    coordinate_features,
+from clrnet.paper.config import GeneratorConfig
+from clrnet.paper.networks.invertible import (
+    AffineCoupling, HaarDownsample, HaarUpsample, InvertibleUNet, coordinate_features
 )
 
 
@@ -233,7 +229,7 @@ def test_unet_is_differentiable():
 
 
 def test_position_code_is_exactly_invertible_and_position_dependent():
-    from clrnet.networks.invertible import PositionCode
+    from clrnet.paper.networks.invertible import PositionCode
 
     for pattern in ("fourier", "random"):
         layer = PositionCode(16, 16, 0.02, pattern)

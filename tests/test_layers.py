@@ -11,9 +11,9 @@ from PIL import Image
 
 from helpers import jpeg
 
-from clrnet.pipeline import AlreadyProtectedError, inspect, protect
+from clrnet.api import AlreadyProtectedError, inspect, protect
 
-CLI = [sys.executable, "-m", "clrnet.cli"]
+CLI = [sys.executable, "-m", "clrnet.cli.main"]
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +44,8 @@ def test_the_top_protection_is_taken_away_even_when_its_payload_is_not_read(phot
     own thumbnail, which is what was protected, and the earlier crop is still found."""
     import dataclasses
 
-    from clrnet.data import pil_to_tensor
-    from clrnet.pipeline import get_model
+    from clrnet.core.image import pil_to_tensor
+    from clrnet.api import get_model
 
     m = get_model("clrnet-v2")
     left, top, right, bottom = 60, 40, 330, 220
@@ -74,9 +74,9 @@ def test_a_crop_beneath_without_its_payload_is_not_a_layer(photo, monkeypatch):
     beneath (cropped or not) counts only when its payload's checksum holds."""
     import torch
 
-    from clrnet.data import pil_to_tensor
-    from clrnet.pipeline import get_model
-    from clrnet.protection import protector as P
+    from clrnet.core.image import pil_to_tensor
+    from clrnet.api import get_model
+    from clrnet.models import designed as P
 
     m = get_model("clrnet-v2")  # the shipped default, which looks beneath at any strength
     assert m.cfg.thorough
@@ -140,7 +140,7 @@ def laundered_rocket() -> Image.Image:
 
 
 def test_the_default_finds_a_laundered_crop_fast_does_not_look_for(laundered_rocket):
-    from clrnet.pipeline import get_model, thorough
+    from clrnet.api import get_model, thorough
 
     m = get_model("clrnet-v2")
     assert not inspect(laundered_rocket, thorough(m, False)).cropped  # --fast stops at the weak ruler
@@ -153,7 +153,7 @@ def test_the_default_finds_a_laundered_crop_fast_does_not_look_for(laundered_roc
 
 
 def test_fast_reports_a_photo_protected_once_as_once(photo):
-    from clrnet.pipeline import get_model, thorough
+    from clrnet.api import get_model, thorough
 
     found = inspect(jpeg(protect(photo, "clrnet-v2"), 80), thorough(get_model("clrnet-v2"), False))
     assert not found.cropped and len(found.layers) == 1
@@ -182,7 +182,7 @@ def test_layers_table_reports_both_modes_for_every_case(tmp_path):
     default's share and --fast's, and the all-crops row over the four crop cases."""
     from skimage import data
 
-    from clrnet.evaluation_trust import layers_table
+    from clrnet.evaluation.layers import layers_table
 
     Image.fromarray(data.coffee()).resize((384, 256)).save(tmp_path / "coffee.png")
     rows = layers_table("clrnet-v2", tmp_path, progress=False)
@@ -201,8 +201,8 @@ def test_the_protection_taken_away_is_drawn_from_the_photo_beneath(photo):
     the astronaut 0.9547 -> 0.9542)."""
     from skimage import data
 
-    from clrnet.data import pil_to_tensor
-    from clrnet.pipeline import get_model
+    from clrnet.core.image import pil_to_tensor
+    from clrnet.api import get_model
 
     def corr(a, b):
         a, b = a - a.mean(), b - b.mean()

@@ -1,4 +1,4 @@
-"""Quality and localisation metrics (clrnet.metrics) against scikit-image and
+"""Quality and localisation metrics (clrnet.core.metrics) against scikit-image and
 hand computations."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import torch
 from PIL import Image
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from clrnet.geometry import box_mask
-from clrnet.metrics import accuracy, mask_f1, mask_iou, mean_ci, psnr, ssim
+from clrnet.core.geometry import box_mask
+from clrnet.core.metrics import accuracy, mask_f1, mask_iou, mean_ci, psnr, ssim
 
 
 @pytest.fixture(scope="module")

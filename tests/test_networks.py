@@ -8,16 +8,12 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from clrnet.config import (
-    DiscriminatorConfig,
-    LocalizerConfig,
-    ModelConfig,
-    PreprocessorConfig,
-)
-from clrnet.geometry import FULL_FRAME, crop, zero_pad_resize
-from clrnet.model import CLRNet, load_model
-from clrnet.networks import Localizer, PatchDiscriminator, Preprocessor, lsgan_loss
-from clrnet.networks.localizer import coordinate_targets
+from clrnet.paper.config import DiscriminatorConfig, LocalizerConfig, ModelConfig, PreprocessorConfig
+from clrnet.core.geometry import FULL_FRAME, crop, zero_pad_resize
+from clrnet.paper.model import CLRNet
+from clrnet.models.zoo import load_model
+from clrnet.paper.networks import Localizer, PatchDiscriminator, Preprocessor, lsgan_loss
+from clrnet.paper.networks.localizer import coordinate_targets
 
 
 SIZE = 32

@@ -10,12 +10,12 @@ import torch
 from PIL import Image
 
 import clrnet
-from clrnet.data import pil_to_tensor, tensor_to_pil
-from clrnet.geometry import box_iou
-from clrnet.metrics import psnr, ssim
-from clrnet.protection import frame
-from clrnet.protection.jnd import JND, jnd_map
-from clrnet.protection.protector import Protector
+from clrnet.core.image import pil_to_tensor, tensor_to_pil
+from clrnet.core.geometry import box_iou
+from clrnet.core.metrics import psnr, ssim
+from clrnet.sync import frame
+from clrnet.core.jnd import JND, jnd_map
+from clrnet.models.designed import Protector
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +84,7 @@ def test_jnd_opencv_path_equals_the_torch_path():
 
 
 def test_protection_is_invisible_by_the_issue_floors(protector, photo768, protected768):
-    from clrnet.evaluation_v2 import flat_rms
+    from clrnet.evaluation.baselines import flat_rms
 
     assert protected768.shape == photo768.shape
     assert torch.equal(protected768, (protected768 * 255).round() / 255)
@@ -99,8 +99,9 @@ def test_every_test_photo_keeps_the_ssim_floor(protector, datasets, folder, size
     """The README's invisibility claim, photo by photo (not the mean): SSIM >= 0.95,
     PSNR >= 34 dB and a flat-area change of at most 1.5 levels rms at 256² and at the
     photos' own size, the shipped configuration."""
-    from clrnet.data import list_images
-    from clrnet.evaluation_v2 import flat_rms, load_at
+    from clrnet.files.datasets import list_images
+    from clrnet.evaluation.baselines import flat_rms
+    from clrnet.files.datasets import load_at
 
     for path in list_images(datasets / "test" / folder):
         x = load_at(path, size)
@@ -146,8 +147,8 @@ def test_a_quarter_of_the_frame_anywhere_decodes_the_payload(protector, protecte
 
 def test_recovery_uses_the_payload(protector, photo768, protected768):
     """The decoded thumbnail paints the cut-away part better than harmonic inpainting."""
-    from clrnet.geometry import box_mask
-    from clrnet.reconstruction.paint import paint
+    from clrnet.core.geometry import box_mask
+    from clrnet.recovery.paint import paint
 
     box = (0.3, 0.2, 0.8, 0.8)
     received = protected768[:, 102:410, 230:614]
@@ -182,7 +183,8 @@ def test_a_small_crop_downscaled_after_jpeg_is_found_by_ruler_and_pilots_togethe
 
 
 def test_the_joint_test_needs_a_strong_ruler_and_both_pilot_statistics():
-    from clrnet.protection.protector import Decoded, ProtectionConfig, jointly_verified
+    from clrnet.models.designed import Decoded, jointly_verified
+    from clrnet.protection.config import ProtectionConfig
 
     cfg = ProtectionConfig()
 
@@ -222,7 +224,7 @@ def test_cli_round_trip_with_v2(tmp_path):
     from typer.testing import CliRunner
     from skimage import data
 
-    from clrnet.cli import app
+    from clrnet.cli.main import app
 
     src = tmp_path / "photo.png"
     Image.fromarray(data.coffee()).save(src)
@@ -244,7 +246,7 @@ def test_cli_round_trip_with_v2(tmp_path):
 
 @pytest.mark.parametrize("size", [(768, 512), (512, 768), (300, 300), (2048, 1152)])
 def test_frame_size_field_round_trips(size):
-    from clrnet.protection.protector import pack_size, unpack_size
+    from clrnet.payload.size_field import pack_size, unpack_size
 
     w, h = size
     assert len(pack_size(w, h)) == 2
@@ -253,7 +255,7 @@ def test_frame_size_field_round_trips(size):
 
 @pytest.mark.parametrize("size", [(256, 171), (171, 256), (256, 256), (384, 216), (384, 288)])
 def test_one_byte_frame_size_field_is_within_a_pixel_and_a_half(size):
-    from clrnet.protection.protector import pack_size_short, unpack_size
+    from clrnet.payload.size_field import pack_size_short, unpack_size
 
     w, h = size
     level = max(w, h)
@@ -263,7 +265,7 @@ def test_one_byte_frame_size_field_is_within_a_pixel_and_a_half(size):
 
 
 def test_frame_size_field_rejects_a_short_side_over_the_level():
-    from clrnet.protection.protector import pack_size, unpack_size
+    from clrnet.payload.size_field import pack_size, unpack_size
 
     with pytest.raises(ValueError):
         unpack_size(pack_size(768, 700), 512)
@@ -411,7 +413,7 @@ def test_keep_freed_memory_is_idempotent_and_outputs_do_not_change():
 
     from clrnet import keep_freed_memory
 
-    code = ("import sys, hashlib, numpy as np, clrnet; from clrnet.bench import sample_photo; "
+    code = ("import sys, hashlib, numpy as np, clrnet; from clrnet.evaluation.bench import sample_photo; "
             "on = sys.argv[1] == '1'; assert (clrnet.keep_freed_memory() if on else True); "
             "m = clrnet.load_model('clrnet-v2'); p = clrnet.protect(sample_photo(300, 200), m); "
             "print(hashlib.sha256(np.asarray(p).tobytes()).hexdigest())")
@@ -427,7 +429,7 @@ def test_short_payload_is_found_among_the_list_decoders_candidates():
     give the message back; without the pilots' say-so (``listed=False``) nothing is
     returned, and never a wrong message."""
     from clrnet.payload.channel import Soft
-    from clrnet.protection.protector import Protector
+    from clrnet.models.designed import Protector
 
     p = Protector()
     layout = p.layout(256, 256)
@@ -454,8 +456,8 @@ def test_a_pilot_search_peak_counts_only_above_what_chance_reaches_over_its_posi
     from skimage import data
 
     from clrnet.payload import channel
-    from clrnet.protection.jnd import luminance
-    from clrnet.protection.protector import search_excess
+    from clrnet.core.image import luminance
+    from clrnet.models.designed import search_excess
 
     need = protector.cfg.pilot_search_excess
     photos = [data.astronaut(), data.coffee(), data.chelsea(), data.rocket()]
@@ -473,7 +475,7 @@ def test_a_pilot_search_peak_counts_only_above_what_chance_reaches_over_its_posi
 def test_slivers_of_photos_are_inspected_without_error(protector):
     """Photos 1-3 px across (the fuzzer's 1530 x 2 TIFF broke the whitening's reflection
     and the resampling of a box off the frame): protected and inspected, no protection read."""
-    from clrnet.pipeline import inspect, protect
+    from clrnet.api import inspect, protect
 
     rng = np.random.default_rng(0)
     for w, h in [(1530, 2), (2, 700), (3, 3), (1, 1), (40, 3), (15, 300)]:

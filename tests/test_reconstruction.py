@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from clrnet.geometry import box_mask
-from clrnet.reconstruction.paint import paint, upsample
-from clrnet.reconstruction.refine import RefineNet, coarseness_of, load_refine, refine_frame
-from clrnet.reconstruction.train_refine import RefineConfig, cut_mse, make_sample
+from clrnet.core.geometry import box_mask
+from clrnet.recovery.paint import paint, upsample
+from clrnet.recovery.refine import RefineNet, coarseness_of, load_refine, refine_frame
+from clrnet.training.refine import RefineConfig, cut_mse, make_sample
 
 
 def _scene(h: int = 96, w: int = 128) -> torch.Tensor:
@@ -91,8 +91,8 @@ def test_border_continuation_keeps_the_kept_part_and_continues_stripes():
     the truth than a flat reconstruction (OpenCV's Telea as the reference)."""
     import cv2
 
-    from clrnet.reconstruction.border import BAND, REACH, WEIGHT, continue_border
-    from clrnet.reconstruction.paint import distance
+    from clrnet.recovery.border import BAND, REACH, WEIGHT, continue_border
+    from clrnet.recovery.paint import distance
 
     h, w = 96, 128
     xx = torch.arange(w).float()[None].expand(h, w)
@@ -121,7 +121,7 @@ def test_border_continuation_keeps_the_kept_part_and_continues_stripes():
 def test_distance_equals_scipys_exact_euclidean_transform():
     from scipy.ndimage import distance_transform_edt
 
-    from clrnet.reconstruction.paint import distance
+    from clrnet.recovery.paint import distance
 
     g = torch.Generator().manual_seed(4)
     keep = (torch.rand(2, 1, 70, 90, generator=g) > 0.97).float()
@@ -139,8 +139,8 @@ def test_wide_border_continuation_runs_at_half_resolution_without_a_dark_rim():
     into its rim when averaging down), stripes run on across the edge."""
     import cv2
 
-    from clrnet.reconstruction.border import HALF_FROM, REACH, _telea_half, continue_border
-    from clrnet.reconstruction.paint import distance
+    from clrnet.recovery.border import HALF_FROM, REACH, _telea_half, continue_border
+    from clrnet.recovery.paint import distance
 
     h, w = 96, 128
     img = np.full((h, w, 3), 25, np.uint8)

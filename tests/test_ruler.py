@@ -12,9 +12,9 @@ import pytest
 import torch
 from PIL import Image
 
-from clrnet.geometry import FULL_FRAME, box_iou, crop, resize, sample_crop_box
-from clrnet.networks import Ruler, RulerReadout
-from clrnet.networks.invertible import PositionCode
+from clrnet.core.geometry import FULL_FRAME, box_iou, crop, resize, sample_crop_box
+from clrnet.sync.ruler import Ruler, RulerReadout
+from clrnet.paper.networks.invertible import PositionCode
 
 N = 128
 
@@ -34,7 +34,7 @@ def photos() -> torch.Tensor:
     """Four real photos from scikit-image at N x N."""
     from skimage import data
 
-    from clrnet.data import pil_to_tensor
+    from clrnet.core.image import pil_to_tensor
 
     imgs = [data.astronaut(), data.chelsea(), data.coffee(), data.rocket()]
     return torch.stack([pil_to_tensor(Image.fromarray(a).resize((N, N), Image.Resampling.LANCZOS))
@@ -142,7 +142,7 @@ def test_readout_hypotheses_cover_boxes_down_to_min_side(readout):
 
 def test_readout_templates_equal_the_ruler_profile():
     """The per-width matrix product gives the cosine sums of ``Ruler.profile`` exactly."""
-    from clrnet.networks.ruler import templates
+    from clrnet.sync.ruler import templates
 
     ruler = Ruler((32, 80), 7)
     hyps = torch.tensor([(a / 64, a / 64 + w / 64) for w in (13, 20, 64) for a in range(0, 65 - w, 3)],
@@ -154,7 +154,7 @@ def test_readout_templates_equal_the_ruler_profile():
 
 
 def test_local_power_equals_avg_pool_without_padding():
-    from clrnet.networks.ruler import _local_power
+    from clrnet.sync.ruler import _local_power
 
     d = torch.randn(2, 40, 57, generator=torch.Generator().manual_seed(3))
     fast = _local_power(d, 9)

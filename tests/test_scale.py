@@ -12,15 +12,15 @@ from typer.testing import CliRunner
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'clrnet[scale]')")
 pytest.importorskip("ray.data", reason="Ray Data is not installed (pip install 'clrnet[scale]')")
 
-from clrnet.batch import inspect_many, protect_many  # noqa: E402
-from clrnet.cli import app  # noqa: E402
+from clrnet.batch.local import inspect_many, protect_many
+from clrnet.cli.main import app
 
 runner = CliRunner()
 
 
 @pytest.fixture(scope="module", autouse=True)
 def local_ray():
-    from clrnet.scale.ray_engine import start_ray
+    from clrnet.batch.ray import start_ray
 
     start_ray(num_cpus=2)
     yield
@@ -90,7 +90,7 @@ def test_unreachable_cluster_is_a_one_line_error(tmp_path, photos, tiny_model_pa
     import subprocess
     import sys
 
-    p = subprocess.run([sys.executable, "-m", "clrnet.cli", "protect", str(photos), "-o", str(tmp_path / "o"),
+    p = subprocess.run([sys.executable, "-m", "clrnet.cli.main", "protect", str(photos), "-o", str(tmp_path / "o"),
                         "--engine", "ray", "--address", "127.0.0.1:1", "--model", str(tiny_model_path)],
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 2, p.stderr[-2000:]

@@ -14,12 +14,12 @@ from PIL import Image
 
 from helpers import jpeg
 
-from clrnet.metrics import mask_f1
-from clrnet.pipeline import inspect, protect
-from clrnet.tamper.edits import EDITS, apply_edit, copy_move, freeform_mask, make_mask, object_mask, splice
+from clrnet.core.metrics import mask_f1
+from clrnet.api import inspect, protect
+from clrnet.attacks.edits import EDITS, apply_edit, copy_move, freeform_mask, make_mask, object_mask, splice
 from clrnet.tamper.localize import TamperThresholds, tamper_mask, unreadable
 
-CLI = [sys.executable, "-m", "clrnet.cli"]
+CLI = [sys.executable, "-m", "clrnet.cli.main"]
 
 
 @pytest.fixture(scope="module")
@@ -221,7 +221,7 @@ def test_eval_tamper_prints_the_imuge_tables(tmp_path, datasets):
 
 @pytest.mark.parametrize("attack", ["jpeg80", "scale150", "scale70", "gaussian"])
 def test_unedited_photo_after_an_attack_is_not_called_edited(attack, protected_astronaut):
-    from clrnet.evaluation import REAL_ATTACKS
+    from clrnet.attacks.real import REAL_ATTACKS
 
     found = inspect(REAL_ATTACKS[attack](Image.fromarray(protected_astronaut), 0), "clrnet-v2",
                     original_size=(256, 256))
@@ -242,7 +242,7 @@ def test_an_edit_is_found_when_the_payload_fails_its_checksum(edit, monkeypatch,
     """The payload's checksum fails (forced here; in practice heavy JPEG or a large edit) but
     the pilots hold: the window is checked against the decoder's best path, coded again.
     The edit is still found, and an unedited photo is still not called edited."""
-    from clrnet.protection.protector import Protector
+    from clrnet.models.designed import Protector
 
     monkeypatch.setattr(Protector, "decode_soft", lambda self, soft, layout, listed=True: None)
     mask = object_mask(np.random.default_rng(11), 256, 256, 0.2)
@@ -260,14 +260,14 @@ def test_an_edit_is_found_when_the_payload_fails_its_checksum(edit, monkeypatch,
 # --- dropped pixels put back before reading -------------------------------------------------
 
 def _as_tensor(a: np.ndarray) -> torch.Tensor:
-    from clrnet.data import pil_to_tensor
+    from clrnet.core.image import pil_to_tensor
 
     return pil_to_tensor(Image.fromarray(a))
 
 
 def test_dropped_pixels_are_put_back_and_nothing_else_changes(astronaut):
     from clrnet.attacks.real import pixel_dropout
-    from clrnet.protection.impulses import repair_impulses
+    from clrnet.reading.impulses import repair_impulses
 
     dropped = np.asarray(pixel_dropout(Image.fromarray(astronaut), 0.05, seed=3))
     hit = (dropped != astronaut).any(2)
@@ -286,7 +286,7 @@ def test_dropped_pixels_are_put_back_and_nothing_else_changes(astronaut):
 
 def test_a_photo_without_dropped_pixels_is_read_as_it_is(astronaut):
     from clrnet.attacks.real import pixel_dropout
-    from clrnet.protection.impulses import repair_impulses
+    from clrnet.reading.impulses import repair_impulses
 
     x = _as_tensor(astronaut)
     assert repair_impulses(x) is x
@@ -308,7 +308,7 @@ def test_an_edit_is_found_after_pixel_dropout(protected_astronaut, coffee):
 
 def test_a_crop_is_found_with_its_payload_after_pixel_dropout(protected_astronaut):
     from clrnet.attacks.real import pixel_dropout
-    from clrnet.geometry import box_iou
+    from clrnet.core.geometry import box_iou
 
     x0, y0, x1, y1 = 40, 24, 216, 200  # 47 % of the frame
     crop = Image.fromarray(protected_astronaut).crop((x0, y0, x1, y1))
@@ -326,9 +326,9 @@ def test_an_upscaled_copy_whose_edit_weakened_the_ruler_is_read(name, i, neighbo
     tie and the whole photo was read only at the enlarged copy's own level. Now both are found;
     the second's payload decodes and its edit is marked (the first's payload fails: its map,
     read after the upscaling at an SNR of 0.45, is too noisy to mark anything)."""
-    from clrnet.evaluation import REAL_ATTACKS
-    from clrnet.evaluation_tamper import edit_case
-    from clrnet.evaluation_v2 import bring_to
+    from clrnet.attacks.real import REAL_ATTACKS
+    from clrnet.evaluation.tamper import edit_case
+    from clrnet.files.datasets import bring_to
 
     folder = datasets / "val" / "bsds500"
     original, donor = (bring_to(Image.open(folder / n).convert("RGB"), "256") for n in (name, neighbour))
@@ -345,8 +345,9 @@ def test_an_upscaled_copy_whose_edit_weakened_the_ruler_is_read(name, i, neighbo
 # --- the tamper network ---------------------------------------------------------------------
 
 def test_the_evidence_covers_the_window_block_by_block(protected_astronaut, coffee):
-    from clrnet.data import pil_to_tensor
-    from clrnet.protection.protector import ProtectionConfig, Protector
+    from clrnet.core.image import pil_to_tensor
+    from clrnet.protection.config import ProtectionConfig
+    from clrnet.models.designed import Protector
     from clrnet.tamper.segment import N_FEATURES, block_truth
 
     mask = np.zeros((256, 256), bool)
@@ -397,7 +398,8 @@ def test_the_tamper_network_keeps_the_shape_of_any_window():
 
 
 def test_the_shipped_tamper_network_loads_and_can_be_switched_off():
-    from clrnet.protection.protector import ProtectionConfig, Protector
+    from clrnet.protection.config import ProtectionConfig
+    from clrnet.models.designed import Protector
     from clrnet.tamper.segment import load_tamper
 
     shipped = load_tamper()
@@ -432,7 +434,7 @@ def test_train_tamper_collects_trains_and_resumes(tmp_path, datasets):
 
 
 def test_attack_weights_draw_the_attacks_in_proportion(tmp_path):
-    from clrnet.tamper.train_segment import ATTACKS, TamperConfig, _case
+    from clrnet.training.tamper import ATTACKS, TamperConfig, _case
 
     Image.new("RGB", (64, 48), (90, 120, 150)).save(tmp_path / "a.png")
     paths = [tmp_path / "a.png"]
@@ -446,7 +448,7 @@ def test_attack_weights_draw_the_attacks_in_proportion(tmp_path):
 
 
 def test_the_case_logit_is_the_most_edited_looking_neighbourhood():
-    from clrnet.tamper.train_segment import case_logit
+    from clrnet.training.tamper import case_logit
 
     logits = torch.full((2, 1, 32, 32), -5.0)
     logits[1, 0, 10:15, 20:25] = 5.0  # a 5 x 5 edit

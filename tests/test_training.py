@@ -6,8 +6,8 @@ import csv
 
 import pytest
 
-from clrnet.model import CLRNet
-from clrnet.training import Trainer
+from clrnet.paper.model import CLRNet
+from clrnet.paper.training import Trainer
 
 from helpers import make_photo_folder, tiny_config
 

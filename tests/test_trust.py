@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from clrnet.evaluation_trust import HARD_FAMILIES, false_alarms, hard_case, photo_variants
+from clrnet.evaluation.false_alarms import HARD_FAMILIES, false_alarms, hard_case, photo_variants
 
 
 @pytest.mark.parametrize("family", HARD_FAMILIES)

@@ -13,7 +13,7 @@ pytest.importorskip("fastapi", reason="the web extra (fastapi) is not installed"
 pytest.importorskip("httpx", reason="httpx (FastAPI's test client) is not installed")
 from fastapi.testclient import TestClient  # noqa: E402
 
-from clrnet.web.app import create_app  # noqa: E402
+from clrnet.web.app import create_app
 
 
 @pytest.fixture()

@@ -1,7 +1,7 @@
 """Attacks: differentiable simulations (:mod:`.functional`), the real operations
 (:mod:`.real`) and the training attack layer (:mod:`.layer`)."""
 
-from . import functional, real
-from .layer import AttackDraw, AttackLayer, apply_attack, draw_attack
+from clrnet.paper.attacks import functional
+from clrnet.paper.attacks.layer import AttackDraw, AttackLayer, apply_attack, draw_attack
 
 __all__ = ["AttackDraw", "AttackLayer", "apply_attack", "draw_attack", "functional", "real"]

@@ -8,7 +8,9 @@ import io
 import numpy as np
 from PIL import Image, ImageEnhance, ImageFilter
 
-from ..geometry import Box, box_to_pixels
+from clrnet.core.geometry import Box, box_to_pixels
+from typing import Callable
+from clrnet.attacks import real
 
 
 def crop(image: Image.Image, box: Box) -> Image.Image:
@@ -66,3 +68,47 @@ def brightness(image: Image.Image, delta: int) -> Image.Image:
     """Add ``delta`` grey levels to every channel, clipped to [0, 255]."""
     arr = np.asarray(image).astype(np.int16) + int(delta)
     return Image.fromarray(arr.clip(0, 255).astype(np.uint8))
+
+
+AttackFn = Callable[[Image.Image, int], Image.Image]
+
+
+def _via_format(image: Image.Image, fmt: str, **params) -> Image.Image:
+    """Save in a real file format and read back, as a recipient would receive it."""
+    buf = io.BytesIO()
+    image.save(buf, format=fmt, **params)
+    buf.seek(0)
+    out = Image.open(buf)
+    out.load()
+    return out.convert("RGB")
+
+
+def _jpeg(q: int) -> AttackFn:
+    return lambda im, seed: _via_format(im, "JPEG", quality=q)
+
+
+def _png(fn: Callable[[Image.Image, int], Image.Image]) -> AttackFn:
+    return lambda im, seed: _via_format(fn(im, seed), "PNG")
+
+
+# The real post-processing operations of the evaluation, by name.
+REAL_ATTACKS: dict[str, AttackFn] = {
+    "none": _png(lambda im, s: im),
+    "jpeg90": _jpeg(90),
+    "jpeg80": _jpeg(80),
+    "jpeg70": _jpeg(70),
+    "jpeg50": _jpeg(50),
+    "jpeg10": _jpeg(10),
+    "scale150": _png(lambda im, s: real.rescale(im, 1.5)),
+    "scale125": _png(lambda im, s: real.rescale(im, 1.25)),
+    "scale75": _png(lambda im, s: real.rescale(im, 0.75)),
+    "scale70": _png(lambda im, s: real.rescale(im, 0.70)),
+    "scale50": _png(lambda im, s: real.rescale(im, 0.50)),
+    "median": _png(lambda im, s: real.median_blur(im, 3)),
+    "gaussian": _png(lambda im, s: real.gaussian_blur(im, 1.0)),
+    "noise": _png(lambda im, s: real.awgn(im, 0.02, seed=s)),
+    "dropout": _png(lambda im, s: real.pixel_dropout(im, 0.05, seed=s)),
+    "contrast": _png(lambda im, s: real.contrast(im, 1.3)),
+    "brightness": _png(lambda im, s: real.brightness(im, 20)),
+    "jpeg80+resize": lambda im, s: _via_format(real.rescale(im, 0.8), "JPEG", quality=80),
+}

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from .imageio import save_atomic
-from .metadata import PhotoMetadata, save_params, unsupported
+from clrnet.files.imageio import save_atomic
+from clrnet.files.metadata import PhotoMetadata, save_params, unsupported
 
 FORMAT_NAMES = ("jpeg", "webp", "png", "tiff")
 SUFFIXES = {"jpeg": ".jpg", "webp": ".webp", "png": ".png", "tiff": ".tif"}

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .metadata import PhotoMetadata, metadata_of
+from clrnet.files.metadata import PhotoMetadata, metadata_of
 
 MIN_SIDE = 32
 MAX_PIXELS = 100_000_000  # refuse decompression bombs beyond 100 megapixels

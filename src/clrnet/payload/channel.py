@@ -31,7 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..protection.jnd import box_mean, jnd_map, plain_cpu
+from clrnet.core.image import box_mean, plain_cpu
+from clrnet.core.jnd import jnd_map
 
 PILOT_EVERY = 8  # one block in eight is a known pilot
 

@@ -28,7 +28,7 @@ import numpy as np
 
 from PIL import Image
 
-from . import avif, grid
+from clrnet.payload import avif, grid
 
 _RIFF = b"RIFF"
 _WEBP = b"WEBP"

@@ -13,7 +13,7 @@ widened 1.2x (on 225 training photos at 256 px: +0.05 dB, 1.3x on the DCs' sprea
 
 Encoder and decoder derive the same plan from the frame's shape (the message's
 size field) and the budget, so nothing but the coefficients is sent. Decoding
-gives the grid as an RGB image and, for :mod:`clrnet.reconstruction.consistency`,
+gives the grid as an RGB image and, for :mod:`clrnet.recovery.consistency`,
 the interval each coded coefficient was quantised into: the recovery is made to
 agree with them.
 

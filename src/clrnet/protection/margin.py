@@ -21,8 +21,8 @@ from collections.abc import Callable
 from PIL import Image
 from torch import Tensor
 
-from ..payload import channel
-from .jnd import luminance
+from clrnet.payload import channel
+from clrnet.core.image import luminance
 
 PATH_QUALITY = 85  # the JPEG of the path the margin is checked on (issue 7: 75-90)
 PATH_AREA = 0.40  # the crop's area the windows keep
@@ -33,7 +33,7 @@ SURE_BER = 0.03
 
 def through_jpeg(image: Image.Image, quality: int = PATH_QUALITY) -> Tensor:
     """``image`` through Pillow's JPEG, back as (3, H, W) in [0, 1]."""
-    from ..data import pil_to_tensor
+    from clrnet.core.image import pil_to_tensor
 
     buf = io.BytesIO()
     image.save(buf, format="JPEG", quality=quality)
@@ -56,7 +56,7 @@ def survives(protected: Tensor, layout: channel.Layout, bits: Tensor,
     (Downscaled by the decoder's own resampling, a triangle filter that blurs the
     carrier more than Lanczos, the check also failed a smooth 5120 px photo of sky and
     water whose 40 % crops, downscaled by Lanczos, decode with pilots at 100.)"""
-    from ..data import tensor_to_pil
+    from clrnet.core.image import tensor_to_pil
 
     small = tensor_to_pil(protected).resize((layout.width, layout.height), Image.Resampling.LANCZOS)
     received = through_jpeg(small)

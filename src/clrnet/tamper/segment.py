@@ -28,9 +28,9 @@ from kornia.filters import gaussian_blur2d
 from PIL import Image
 from torch import Tensor, nn
 
-from ..data import pil_to_tensor
-from ..payload import channel
-from ..protection.jnd import box_mean, local_std
+from clrnet.core.image import pil_to_tensor
+from clrnet.payload import channel
+from clrnet.core.image import box_mean, local_std
 
 N_FEATURES = 11  # the last: the received photo against the payload's thumbnail (0 without one)
 SHIPPED = "clrnet-v2-tamper"  # weights/tamper/<name>.safetensors, its card beside it

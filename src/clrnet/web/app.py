@@ -21,10 +21,10 @@ from fastapi import FastAPI, File, Form, Query, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from PIL import Image
 
-from ..files.formats import OutputFormat, choose_format, save_photo
-from ..files.imageio import ImageInputError, Photo, read_photo
-from ..geometry import parse_size
-from ..pipeline import Model, get_model, inspect, protect
+from clrnet.files.formats import OutputFormat, choose_format, save_photo
+from clrnet.files.imageio import ImageInputError, Photo, read_photo
+from clrnet.core.geometry import parse_size
+from clrnet.api import Model, get_model, inspect, protect
 
 DEFAULT_MAX_UPLOAD_MB = 50
 MEDIA_TYPES = {"jpeg": "image/jpeg", "webp": "image/webp", "png": "image/png", "tiff": "image/tiff"}

@@ -1,0 +1,139 @@
+"""Speed benchmark of the public API: protect and inspect, as a user calls them.
+
+Each measurement is the median wall time of ``repeats`` calls after one
+warm-up call, on a real photo (scikit-image's astronaut) resized to the size
+under test. Peak memory is the process's peak resident set size (it only grows,
+so read it as "at most this much up to this row").
+"""
+
+from __future__ import annotations
+
+import resource
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from PIL import Image
+
+from clrnet.paper.model import CLRNet
+from clrnet.api import inspect, protect
+
+
+@dataclass
+class BenchRow:
+    operation: str
+    size: str  # "W x H"
+    seconds: float  # median per call
+    images_per_s: float
+    peak_rss_mb: float
+
+
+def _peak_rss_mb() -> float:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024  # bytes vs KiB
+
+
+def _median_time(fn: Callable[[], object], repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def sample_photo(width: int, height: int) -> Image.Image:
+    from skimage import data
+
+    return Image.fromarray(data.astronaut()).resize((width, height), Image.Resampling.BICUBIC)
+
+
+def bench_crop(photo: Image.Image) -> Image.Image:
+    """The fragment every benchmark inspects: 77 % of each side, from a fifth in."""
+    w, h = photo.size
+    return photo.crop((w // 5, h // 5, w // 5 + round(w * 0.77), h // 5 + round(h * 0.77)))
+
+
+def bench(model: CLRNet, sizes: tuple[int, ...] = (128, 256, 512), repeats: int = 5,
+          large: tuple[int, int] | None = (4000, 3000), progress: bool = True) -> list[BenchRow]:
+    """Time protect and inspect (a 60 % crop of the protected photo) at each square
+    size, then once each (after a warm-up at the smallest size) on a ``large`` photo."""
+    from tqdm import tqdm
+
+    from clrnet.core.memory import keep_freed_memory
+
+    keep_freed_memory()  # as the command line does (see clrnet.core.memory)
+    jobs: list[tuple[int, int, int]] = [(s, s, repeats) for s in sizes]
+    if large is not None:
+        jobs.append((large[0], large[1], 1))
+    rows: list[BenchRow] = []
+    for w, h, reps in tqdm(jobs, desc="benchmarking", disable=not progress):
+        photo = sample_photo(w, h)
+        prot = protect(photo, model)
+        fragment = bench_crop(prot)
+        for name, fn in (("protect", lambda: protect(photo, model)),
+                         ("inspect", lambda: inspect(fragment, model))):
+            with torch.no_grad():
+                sec = _median_time(fn, reps)
+            rows.append(BenchRow(name, f"{w}x{h}", sec, 1 / sec, _peak_rss_mb()))
+    return rows
+
+
+def _process_peak_mb() -> float:
+    """This process's own peak resident memory (VmHWM: unlike ru_maxrss it does not carry
+    over what a spawned process's parent held when it forked)."""
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return _peak_rss_mb()
+
+
+def _pairs_worker(args: tuple[str, int, int]) -> tuple[float, float]:
+    """One process of :func:`throughput`: load the model, one warm-up pair, then time ``n``
+    protect + inspect pairs on one thread."""
+    from clrnet.core.memory import keep_freed_memory
+    from clrnet.api import get_model
+
+    name, side, n = args
+    torch.set_num_threads(1)
+    keep_freed_memory()
+    model = get_model(name)
+    photo = sample_photo(side, side)
+
+    def pair() -> None:
+        inspect(bench_crop(protect(photo, model)), model)
+
+    pair()
+    t0 = time.perf_counter()
+    for _ in range(n):
+        pair()
+    return time.perf_counter() - t0, _process_peak_mb()
+
+
+def throughput(model_name: str, side: int, processes: int = 2, pairs: int = 30) -> BenchRow:
+    """Photos per second through protect + inspect (the same photo and crop as :func:`bench`)
+    when ``processes`` processes of one torch thread each share the machine, as
+    ``--engine ray`` runs a batch: each times ``pairs`` pairs after its warm-up; the rate is
+    all pairs over the slowest process's time. Peak RSS is the largest of one process's."""
+    from multiprocessing import get_context
+
+    with get_context("spawn").Pool(processes) as pool:
+        done = pool.map(_pairs_worker, [(model_name, side, pairs)] * processes)
+    rate = processes * pairs / max(t for t, _ in done)
+    return BenchRow(f"protect + inspect, {processes} processes x 1 thread", f"{side}x{side}", 1 / rate, rate,
+                    max(mb for _, mb in done))
+
+
+def format_bench(rows: list[BenchRow], model_name: str) -> str:
+    lines = [f"### clrnet bench: model {model_name}, torch threads {torch.get_num_threads()}",
+             "", "| operation | photo | s / photo | photos / s | peak RSS (MB) |", "|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r.operation} | {r.size} | {r.seconds:.3f} | {r.images_per_s:.2f} | {r.peak_rss_mb:.0f} |")
+    return "\n".join(lines)

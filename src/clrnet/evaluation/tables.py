@@ -1,0 +1,30 @@
+"""tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def markdown_table(rows: list[dict[str, object]], title: str, digits: int = 2) -> str:
+    """Rows of one shape (dicts with the same keys) as a Markdown table under ``title``."""
+    keys = list(rows[0]) if rows else []
+    lines = [title, "", "| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    for r in rows:
+        lines.append("| " + " | ".join(f"{v:.{digits}f}" if isinstance(v, float) else str(v)
+                                       for v in r.values()) + " |")
+    return "\n".join(lines)
+
+
+ATTACK_LABELS = {
+    "jpeg90": "JPEG 90", "jpeg80": "JPEG 80", "jpeg70": "JPEG 70", "jpeg50": "JPEG 50", "jpeg10": "JPEG 10",
+    "scale150": "scale 150 %", "scale125": "scale 125 %", "scale75": "scale 75 %", "median": "median 3",
+    "gaussian": "Gauss σ1", "noise": "noise σ.02", "dropout": "dropout 5 %", "contrast": "contrast 1.3",
+    "brightness": "bright +20", "jpeg80+resize": "JPEG 80 + 80 %", "none": "none",
+}
+
+
+def _save_fig(fig, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=90)
+    tmp.replace(path)

@@ -1,0 +1,48 @@
+"""zoo."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING
+from clrnet.paper.model import CLRNet
+if TYPE_CHECKING:
+    from clrnet.models.designed import Protector
+
+
+DEFAULT_MODEL = "clrnet-v2"  # the designed protection (issue 7); the paper's CLR-Net: "clrnet-small-128"
+
+
+# Designed protections (no learned weights): name -> configuration.
+DESIGNED_MODELS = {"clrnet-v2": "protection v2: working frame, JND-shaped ruler and coded thumbnail payload"}
+
+
+def available_models() -> list[str]:
+    """Names of the models shipped in the package."""
+    folder = resources.files("clrnet") / "weights"
+    return sorted([*DESIGNED_MODELS, *(p.name[: -len(".safetensors")] for p in folder.iterdir()
+                                       if p.name.endswith(".safetensors"))])
+
+
+def model_card(name: str) -> dict:
+    """The JSON card beside a shipped model: command, config, data and measured numbers."""
+    card = resources.files("clrnet") / "weights" / f"{name}.json"
+    return json.loads(card.read_text()) if card.is_file() else {}
+
+
+def load_model(name_or_path: str | Path = DEFAULT_MODEL) -> "CLRNet | Protector":
+    """Load a shipped model by name (see :func:`available_models`) or any model file."""
+    if str(name_or_path) in DESIGNED_MODELS:
+        from clrnet.models.designed import Protector
+
+        return Protector(name=str(name_or_path))
+    path = Path(name_or_path)
+    if not path.is_file():
+        res = resources.files("clrnet") / "weights" / f"{name_or_path}.safetensors"
+        if not res.is_file():
+            raise FileNotFoundError(
+                f"{name_or_path}: no such model file or shipped model "
+                f"(shipped: {', '.join(available_models()) or 'none'})")
+        path = Path(str(res))
+    return CLRNet.load(path)

@@ -1,0 +1,71 @@
+"""config."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+
+class ProtectionConfig(BaseModel):
+    """Every constant of the designed protection (saved with a model)."""
+
+    ruler_band: tuple[int, int] = (32, 80)  # cycles per frame; read at readout_size
+    ruler_share: float = 0.6  # amplitude share of the ruler; the payload takes sqrt(1 - share^2)
+    jnd_floor: float = 1.25  # levels of rms change in flat areas
+    jnd_slope: float = 0.35
+    jnd_cap: float = 10.0
+    max_rms: float = 4.7  # levels of rms change at most: PSNR about 34.8 dB
+    min_ssim: float = 0.952  # the change is scaled down on a photo it would take below this (0: off)
+    block: int = 4
+    rs_parity: float = 0.12
+    readout_size: int = 256
+    presence: float = 0.40  # ruler strength above which a photo counts as protected
+    crop_margin: float = 0.03
+    pilot_presence: float = 5.0
+    pilot_prominence: float = 5.5  # peak prominence of the pilot search below which a box is dropped
+    pilot_search_prominence: float = 6.0  # the same for the search over a whole frame
+    # ... and how far it must also stand above the chance maximum of the positions searched,
+    # sqrt(2 ln P) (``search_excess``): chosen on val, where the highest of 22 165 searches in
+    # 600 never-protected images stood 1.46 above it (the 3 that were false alarms: 1.01-1.11)
+    # and each of the 54 crops the search found (40 photos at 256 px, 20 at their own
+    # size, six attacks) 1.95 or more, but one at a box of IoU 0.59 (1.50)
+    pilot_search_excess: float = 1.8
+    # ruler strength that reads at chance: what is left of a single protection taken away
+    # (val: 0.16-0.29; a photo never protected 0.16-0.33), and so do some earlier
+    # protections the pilots' search then finds beneath (0.24-0.29)
+    beneath_min_strength: float = 0.30
+    # look beneath every protection however weak the ruler left there; a layer found
+    # where that ruler reads below beneath_min_strength then needs its payload's
+    # checksum. False (``Protector.fast``): nothing is looked for there (val: 0.894 of
+    # laundered crops found instead of 0.956; a protected 256 px photo, uncropped,
+    # inspected in 0.28 s instead of 1.23 s)
+    thorough: bool = True
+    # a box the ruler backs at least this strongly is also taken when its pilots reach
+    # joint_floor in both statistics and joint_sum together (``jointly_verified``)
+    joint_strength: float = 0.35
+    joint_floor: float = 4.0
+    joint_sum: float = 9.0
+    reps: dict[int, int] = {}  # blocks per coded bit in a tile by working level (else 1)
+    # the robust layout (each coded bit in this many blocks of a tile), taken from this working
+    # level where the payload fails its check at protect time (``margin``); 1: never
+    robust_reps: int = 2
+    robust_from_level: int = 1536
+    # a higher rate tried first where the payload passes the same check (else the level's rate,
+    # then the robust layout): at 2048 px rate 2/3 carries 855 bytes instead of 640
+    margin_rate: dict[int, str] = {2048: "2/3"}
+    code_rate: dict[int, str] = {256: "3/4"}  # punctured inner code by working level (else "1/2"):
+    # chosen on val by the recovery it buys (gain over the best inpainting, JPEG 80), not by how
+    # often the payload decodes: at 256 px rate 3/4 carries 11 bytes where 1/2 carried 5 (val
+    # photos 1-20 / 21-40: +1.79 -> +2.19 / +1.20 -> +1.49 dB; payload decoded 1.00 -> 0.95 /
+    # 0.98 -> 0.92); at 384 and 512 px one block per bit where two carried 11 and 17 bytes
+    # (18 and 40 now: +2.20 -> +2.63 and +2.66 -> +3.42 dB; decoded 0.97 -> 0.95 both). At 2048 px
+    # rate 2/3 (855 bytes, not 640) gained +0.5 dB on val photos enlarged to 3200 and 4000 px,
+    # all decoded, but lost the payload on two of the five real 8 MP photos (brick walls):
+    # enlarged photos are too smooth to choose a rate for real ones, so 2048 px keeps 1/2
+    host_boost: float = 1.0  # informed embedding: extra amplitude where the photo opposes a bit
+    refine: bool = True  # the learned reconstruction on top of the painted thumbnail (if shipped)
+    # the learned reading of the presence evidence for edits (``tamper.segment``, if shipped);
+    # False: the presence map's thresholds (``tamper.localize``)
+    tamper_net: bool = True
+    border: bool = True  # Telea's continuation of the kept part blended in near the crop's edge
+    consistent: bool = True  # the recovery moved into agreement with the thumbnail's measurements
+    readout_gain: bool = True  # weigh the ruler readout by the JND map (the ruler is shaped by it)
