@@ -85,7 +85,7 @@ def test_a_varied_key_reads_every_variant_and_its_rulers_are_unrelated(photos):
     bytes."""
     keyed = with_key(get_model("clrnet-v2"), ProtectionKey(bytes(range(32)), 4))
     readers = keyed.readers()
-    rulers = [channel.whiten(r.ruler_pattern(384, 256)) for r in readers]
+    rulers = [channel.whiten(r.embedder.ruler_pattern(384, 256)) for r in readers]
     for i in range(4):
         for j in range(i):
             assert abs(_corr(rulers[i], rulers[j])) < 0.3

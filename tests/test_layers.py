@@ -76,7 +76,7 @@ def test_a_crop_beneath_without_its_payload_is_not_a_layer(photo, monkeypatch):
 
     from clrnet.core.image import pil_to_tensor
     from clrnet.api import get_model
-    from clrnet.models import designed as P
+    from clrnet.reading import reader as P
 
     m = get_model("clrnet-v2")  # the shipped default, which looks beneath at any strength
     assert m.cfg.thorough

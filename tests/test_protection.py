@@ -183,7 +183,8 @@ def test_a_small_crop_downscaled_after_jpeg_is_found_by_ruler_and_pilots_togethe
 
 
 def test_the_joint_test_needs_a_strong_ruler_and_both_pilot_statistics():
-    from clrnet.models.designed import Decoded, jointly_verified
+    from clrnet.reading.decode import Decoded
+    from clrnet.reading.reader import jointly_verified
     from clrnet.protection.config import ProtectionConfig
 
     cfg = ProtectionConfig()
@@ -457,7 +458,7 @@ def test_a_pilot_search_peak_counts_only_above_what_chance_reaches_over_its_posi
 
     from clrnet.payload import channel
     from clrnet.core.image import luminance
-    from clrnet.models.designed import search_excess
+    from clrnet.reading.pilots import search_excess
 
     need = protector.cfg.pilot_search_excess
     photos = [data.astronaut(), data.coffee(), data.chelsea(), data.rocket()]

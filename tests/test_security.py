@@ -46,8 +46,8 @@ def test_averaging_estimates_the_keys_fixed_pattern(photos):
     public = get_model("clrnet-v2")
     keyed = public.with_key(ProtectionKey(bytes(range(32))))
     est = torch.stack([normalised_residual(keyed.protect(x), keyed) for x in photos]).mean(0)
-    own = channel.whiten(keyed.ruler_pattern(384, 256))
-    other = channel.whiten(public.ruler_pattern(384, 256))
+    own = channel.whiten(keyed.embedder.ruler_pattern(384, 256))
+    other = channel.whiten(public.embedder.ruler_pattern(384, 256))
     assert _corr(est, own) > 0.2 > abs(_corr(est, other))
 
 
@@ -65,6 +65,6 @@ def test_the_sorting_attacker_groups_photos_of_one_variant(photos):
     for g in (0, 1):
         assert len(set(truth[labels == g])) == 1  # pure groups
     est = res[torch.from_numpy(labels == labels[0])].mean(0).view(256, 384)
-    own = channel.whiten(readers[truth[0]].ruler_pattern(384, 256))
-    other = channel.whiten(readers[1 - truth[0]].ruler_pattern(384, 256))
+    own = channel.whiten(readers[truth[0]].embedder.ruler_pattern(384, 256))
+    other = channel.whiten(readers[1 - truth[0]].embedder.ruler_pattern(384, 256))
     assert _corr(est, own) > 0.2 > abs(_corr(est, other))

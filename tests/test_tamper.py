@@ -242,9 +242,9 @@ def test_an_edit_is_found_when_the_payload_fails_its_checksum(edit, monkeypatch,
     """The payload's checksum fails (forced here; in practice heavy JPEG or a large edit) but
     the pilots hold: the window is checked against the decoder's best path, coded again.
     The edit is still found, and an unedited photo is still not called edited."""
-    from clrnet.models.designed import Protector
+    from clrnet.payload.scheme import PayloadScheme
 
-    monkeypatch.setattr(Protector, "decode_soft", lambda self, soft, layout, listed=True: None)
+    monkeypatch.setattr(PayloadScheme, "decode_soft", lambda self, soft, layout, listed=True: None)
     mask = object_mask(np.random.default_rng(11), 256, 256, 0.2)
     edited = protected_astronaut if edit == "none" else \
         apply_edit(edit, protected_astronaut, mask, np.random.default_rng(12), coffee)

@@ -1,11 +1,13 @@
-"""size_field."""
+"""The size field: the working frame's exact size (2 bytes) or its shape (1 byte) at the
+head of the payload, so the reader need not trust the ruler for the frame's shape."""
 
 from __future__ import annotations
 
 import struct
 
-
 SIZE_FIELD_MIN = 16  # message bytes from which the payload carries the frame's exact size (2 bytes);
+# smaller ones carry it to 1/127 of the long side in 1 byte: the ruler alone misreads the
+# frame's shape when an earlier protection lies beneath
 
 
 def size_field_bytes(message_bytes: int) -> int:

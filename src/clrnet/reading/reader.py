@@ -1,0 +1,136 @@
+"""Propose -> verify -> decode: the ruler proposes boxes, the pilots verify them (or find
+the fragment themselves over whole frames), the payload is decoded there and paints what
+was cut away."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+import torch
+from torch import Tensor
+
+from clrnet.core.geometry import FULL_FRAME, Box, resize
+from clrnet.payload.scheme import PayloadScheme
+from clrnet.protection.config import ProtectionConfig
+from clrnet.reading.decode import Decoded, Decoder
+from clrnet.reading.pilots import pilot_boxes
+from clrnet.sync.align import RulerInput
+from clrnet.sync.frame import candidates, smaller_levels, working_level, working_size
+from clrnet.sync.ruler import RulerReadout
+from clrnet.sync.search import top_hypotheses
+
+
+@dataclass
+class Reading:
+    """What reading a received photo found."""
+
+    protected: bool  # ruler and pilots agree on a box
+    cropped: bool
+    score: float  # crop score in [0, 1]
+    box: Box
+    strength: float  # ruler correlation of the chosen box
+    pilot: float  # pilot prominence after alignment (about 0-4 without protection)
+    decoded: Decoded | None
+    recovered: Tensor  # (3, H, W) whole working frame (the received frame if nothing was found)
+
+
+class Readable(Protocol):
+    """What the reader needs of a protection: its constants, the ruler's readout and its
+    input, the channel, the decoder, and recovery from a decoding."""
+
+    cfg: ProtectionConfig
+    scheme: PayloadScheme
+    decoder: Decoder
+    ruler_input: RulerInput
+
+    @property
+    def readout(self) -> RulerReadout: ...
+
+    def recover(self, d: Decoded) -> Tensor: ...
+
+
+def jointly_verified(cfg: ProtectionConfig, tries: list[tuple[float, Decoded]], strength: float
+                     ) -> tuple[Decoded | None, float]:
+    """The last resort of a search that found nothing: a box the ruler proposed strongly
+    (strength >= ``cfg.joint_strength``) where the pilots fall just short of either
+    threshold, but not of both together (after JPEG and a downscale the pilots of a small
+    crop come out at 4-5.5 where the ruler's box is right). Returns the best such decoding
+    (most pilot evidence), marked verified, and its ruler strength."""
+    ok = [(s, d) for s, d in tries if s >= cfg.joint_strength and min(d.pilot, d.prominence) >= cfg.joint_floor
+          and d.pilot + d.prominence >= cfg.joint_sum]
+    if not ok:
+        return None, strength
+    s, d = max(ok, key=lambda t: t[1].pilot + t[1].prominence)
+    return replace(d, verified=True), s
+
+
+def not_found(received: Tensor, strength: float) -> Reading:
+    _, h, w = received.shape
+    ww, wh = working_size(w, h)
+    return Reading(False, False, 0.0, FULL_FRAME, strength, 0.0, None, resize(received[None], wh, ww)[0])
+
+
+def read(p: Readable, received: Tensor, top: int = 3, deep: bool = True, levels: int = 2,
+         min_strength: float = 0.0, search: bool | None = None, joint: bool = True) -> Reading:
+    """Localise, verify and decode: the ruler proposes its ``top`` boxes per axis, the pilots
+    verify them (and refine the first that holds), the payload is decoded there and paints
+    the cut-away part; when none holds, the ruler's boxes are tried again with ruler and
+    pilots together (``jointly_verified``). ``deep``: before that, read the whole photo for
+    its payload; ``search`` (by default as ``deep``): and search the pilots over whole
+    frames; ``levels``: working levels tried per box (the size the box implies, then the
+    next larger one: downscaling is common; for the ruler's best box also the next smaller
+    one: an upscaled copy); a ruler weaker than ``min_strength`` is taken for no protection
+    without trying the pilots; ``joint``: whether the last resort may be taken (not where
+    another pattern explains the ruler)."""
+    cfg = p.cfg
+    cx, cy = p.readout.correlate(*p.ruler_input.of(received))
+    hx = top_hypotheses(cx[0], p.readout.hyps, top)
+    hy = top_hypotheses(cy[0], p.readout.hyps, top)
+    boxes = sorted(((min(sx, sy), (ax[0], ay[0], ax[1], ay[1])) for sx, ax in hx for sy, ay in hy), reverse=True)
+    _, h, w = received.shape
+    strength = boxes[0][0]
+    if strength < min_strength:
+        return not_found(received, strength)
+
+    def first_verified(cands: list[tuple[float, Box]] | list[tuple[float, Box, int]],
+                       tried: list[tuple[float, Decoded]] | None = None) -> tuple[Decoded | None, float]:
+        for i, (s, box, *found_at) in enumerate(cands):
+            implied = max(w / (box[2] - box[0]), h / (box[3] - box[1]))
+            tries = candidates(implied)[:levels + (i == 0)]
+            for level in [*found_at, *(lv for lv in tries if lv not in found_at)]:
+                d = p.decoder.decode_at(received, box, level)
+                if d.verified:
+                    return d, s
+                if tried is not None:
+                    tried.append((s, d))
+        return None, strength
+
+    # the ruler's boxes first (cheap); the pilots' own search over whole frames when none
+    # holds (the ruler misread an axis); last, the ruler's boxes tried again jointly
+    ruler_tries: list[tuple[float, Decoded]] = []
+    found, strength = first_verified(boxes, ruler_tries)
+    if found is None and deep:
+        # the whole photo as it is, read for its payload even without a clear pilot peak: an
+        # uncropped photo with a large edit (its checksum decides); at its own level, then the
+        # next smaller one (an upscaled copy whose edit weakened the ruler)
+        own = working_level(w, h)
+        for level in (own, *smaller_levels(own)[:1]):
+            d = p.decoder.decode_at(received, FULL_FRAME, level, hard=True)
+            if d.verified:
+                found = d
+                break
+    if found is None and (deep if search is None else search):
+        found, strength = first_verified(pilot_boxes(received, hx, hy, lambda lv: p.scheme.layout(lv, lv),
+                                                     cfg.pilot_search_prominence, cfg.pilot_search_excess))
+    if found is None and joint:  # cheap (the ruler's tries are made): beneath a removed protection too
+        found, strength = jointly_verified(cfg, ruler_tries, strength)
+    if found is None:
+        return not_found(received, strength)
+    bx = found.box
+    clipped = (max(bx[0], 0.0), max(bx[1], 0.0), min(bx[2], 1.0), min(bx[3], 1.0))
+    cut = 1 - (clipped[2] - clipped[0]) * (clipped[3] - clipped[1])
+    score = float(torch.sigmoid(torch.tensor((cut - cfg.crop_margin) / 0.01)))
+    cropped = score >= 0.5
+    return Reading(True, cropped, score, clipped if cropped else FULL_FRAME, strength, found.pilot, found,
+                   p.recover(found))
