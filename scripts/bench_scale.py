@@ -88,10 +88,10 @@ def time_split(src: Path, model: str, n: int = 5) -> dict[str, float]:
     """Seconds per photo of each stage of the plain path (median of ``n`` photos)."""
     import numpy as np
 
+    from clrnet.api import get_model, inspect, protect
     from clrnet.batch.local import write_report_folder
     from clrnet.files.formats import choose_format, save_photo
     from clrnet.files.imageio import read_photo
-    from clrnet.api import get_model, inspect, protect
 
     m = get_model(model)
     stages: dict[str, list[float]] = {k: [] for k in ("read + decode", "protect (model)", "encode + write",
@@ -157,7 +157,7 @@ def main() -> None:
                     dt = time.perf_counter() - t0
                 rows.append((set_name, engine, op, n / dt, dt, mem.peak / 2 ** 30))
                 print(f"{set_name} {engine} {op}: {n / dt:.2f} photos/s", file=sys.stderr)
-    print(f"| photos | engine | job | photos/s | wall s | peak memory GB |\n|---|---|---|---|---|---|")
+    print("| photos | engine | job | photos/s | wall s | peak memory GB |\n|---|---|---|---|---|---|")
     for s, e, o, rate, dt, gb in rows:
         print(f"| {s} | {e} | {o} | {rate:.2f} | {dt:.1f} | {gb:.2f} |")
 

@@ -16,8 +16,7 @@ from PIL import Image, ImageDraw
 from skimage import data
 
 import clrnet
-from clrnet.core.image import local_std, luminance
-from clrnet.core.image import pil_to_tensor
+from clrnet.core.image import local_std, luminance, pil_to_tensor
 
 
 def flattest(img: Image.Image, side: int = 64) -> tuple[int, int]:

@@ -8,10 +8,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from PIL import Image
-
-
 from helpers import tiny_config, tiny_matched_config
+from PIL import Image
 
 
 @pytest.fixture(scope="session")

@@ -12,11 +12,10 @@ import pytest
 import torch
 from PIL import Image, ImageEnhance, ImageFilter, JpegImagePlugin
 
-from clrnet.paper.attacks import functional as A
 from clrnet.attacks import real as R
+from clrnet.paper.attacks import functional as A
 from clrnet.paper.attacks.layer import AttackDraw, AttackLayer, apply_attack, draw_attack
 from clrnet.paper.config import AttackConfig, AttackName
-
 
 ATTACK_NAMES = list(typing.get_args(AttackName))
 

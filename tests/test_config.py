@@ -8,8 +8,14 @@ import yaml
 from pydantic import ValidationError
 
 from clrnet.paper.config import (
-    AttackConfig, GeneratorConfig, LossConfig, ModelConfig, TrainConfig, builtin_config_names, dump_config,
-    load_config
+    AttackConfig,
+    GeneratorConfig,
+    LossConfig,
+    ModelConfig,
+    TrainConfig,
+    builtin_config_names,
+    dump_config,
+    load_config,
 )
 
 
@@ -23,7 +29,7 @@ def test_builtin_configs_are_listed_and_load():
     assert small.generator.spectral_norm is False and small.preprocessor.enabled is False
     assert paper.size == 256 and paper.name == "clrnet-paper-256"
     assert paper.generator.spectral_norm is True and paper.preprocessor.enabled is True
-    from clrnet.cli.main import _refine_config, _tamper_config
+    from clrnet.cli.train import _refine_config, _tamper_config
 
     for name in names:
         # refine*: the reconstruction network's configs; tamper: the tamper network's
@@ -33,7 +39,7 @@ def test_builtin_configs_are_listed_and_load():
 
 
 def test_tamper_config_is_recognised_by_the_train_command():
-    from clrnet.cli.main import _refine_config, _tamper_config
+    from clrnet.cli.train import _refine_config, _tamper_config
     from clrnet.training.tamper import TamperConfig
 
     cfg = _tamper_config("tamper")
@@ -42,7 +48,7 @@ def test_tamper_config_is_recognised_by_the_train_command():
 
 
 def test_refine_config_is_recognised_by_the_train_command():
-    from clrnet.cli.main import _refine_config
+    from clrnet.cli.train import _refine_config
     from clrnet.training.refine import RefineConfig
 
     cfg = _refine_config("refine")

@@ -7,8 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
-from clrnet.core.image import pil_to_tensor
 from clrnet.core.geometry import box_mask
+from clrnet.core.image import pil_to_tensor
 from clrnet.core.metrics import psnr
 from clrnet.payload import codec, grid
 from clrnet.recovery.consistency import PlaneBounds, box_matrix, project, thumbnail_bounds
@@ -100,8 +100,8 @@ def test_webp_and_avif_thumbnails_give_no_bounds_and_their_own_side(photo):
 def test_inspect_ends_with_the_consistency_step_and_the_switch_turns_it_off(photo):
     """At 256² (a 5-byte grid) `recover` returns the consistent frame; with
     ``ProtectionConfig(consistent=False)`` the border continuation's, as before the step."""
-    from clrnet.protection.config import ProtectionConfig
     from clrnet.models.designed import Protector
+    from clrnet.protection.config import ProtectionConfig
 
     on = Protector()
     received = on.protect(pil_to_tensor(photo))[:, 40:220, 30:200]

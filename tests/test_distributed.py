@@ -43,7 +43,7 @@ def train(args: list[str], nproc: int) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}"] \
         if nproc > 1 else [sys.executable]
-    p = subprocess.run([*launcher, "-m", "clrnet.train", *args], capture_output=True, text=True, env=env,
+    p = subprocess.run([*launcher, "-m", "clrnet.cli.train", *args], capture_output=True, text=True, env=env,
                        timeout=600)
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-4000:]
 
@@ -77,7 +77,7 @@ def test_stream_sampling_refuses_several_processes(tmp_path, tiny_data):
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     p = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                        "-m", "clrnet.train", "--config", str(tmp_path / "c.yaml"), "--data", str(tiny_data),
+                        "-m", "clrnet.cli.train", "--config", str(tmp_path / "c.yaml"), "--data", str(tiny_data),
                         "--run-dir", str(tmp_path / "r"), "--steps", "1"], capture_output=True, text=True,
                        env=env, timeout=300)
     assert p.returncode != 0 and "use sampling: per_sample with torchrun" in p.stderr
@@ -89,6 +89,7 @@ def test_clrnet_trainer_runs_data_parallel_and_resumes(tmp_path, monkeypatch):
     trainer raises otherwise), rank 0 logs and checkpoints, and the run resumes in 1
     process; rank 0's weights differ from a 1-process run's, so rank 1's gradients counted."""
     from helpers import make_photo_folder, tiny_config
+
     from clrnet.paper.config import dump_config
 
     root = tmp_path / "data"

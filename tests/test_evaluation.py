@@ -7,14 +7,13 @@ import io
 import math
 
 import pytest
+from helpers import make_photo_folder
 from PIL import Image
 
 from clrnet.attacks.real import REAL_ATTACKS
-from clrnet.paper.evaluation import evaluate, format_summary, summarize
 from clrnet.evaluation.protocol import write_rows
+from clrnet.paper.evaluation import evaluate, format_summary, summarize
 from clrnet.paper.model import CLRNet
-
-from helpers import make_photo_folder
 
 
 def test_real_attacks_write_real_formats(photo):
@@ -92,8 +91,8 @@ def test_evaluate_protocol_rows(tmp_path, tiny_matched_model_path):
 
 
 def test_detection_accuracy_is_the_mean_of_the_two_rates():
-    from clrnet.paper.evaluation import Row
     from clrnet.evaluation.protocol import detection_accuracy
+    from clrnet.paper.evaluation import Row
 
     def row(cropped: bool, predicted: bool) -> Row:
         nan = float("nan")
@@ -126,10 +125,10 @@ def test_report_files_and_paper_numbers(tmp_path, tiny_matched_model_path):
 def test_inpainting_baseline_beats_zero_fill(photo):
     import torch
 
-    from clrnet.core.image import pil_to_tensor
-    from clrnet.evaluation.baselines import inpaint_biharmonic
     from clrnet.core.geometry import box_mask, resize
+    from clrnet.core.image import pil_to_tensor
     from clrnet.core.metrics import psnr
+    from clrnet.evaluation.baselines import inpaint_biharmonic
 
     x = resize(pil_to_tensor(photo)[None], 48, 48)[0]
     keep = box_mask((0.0, 0.0, 0.8, 1.0), 48, 48)
@@ -162,7 +161,7 @@ def test_shipped_model_quick_protocol_on_kodak(datasets):
     from clrnet.evaluation.protocol import QUICK_ATTACKS
     from clrnet.paper.evaluation import summarize
 
-    model = clrnet.load_model("clrnet-small-128")
+    model = clrnet.load_model("clrnet-small-128").net
     ev = evaluate(model, datasets / "test" / "kodak24", QUICK_ATTACKS, limit=2, progress=False)
     summary = summarize(ev.rows, ev.per_dataset)
     assert summary["protected PSNR (dB)"][0] >= 32

@@ -12,8 +12,13 @@ from clrnet.cli.main import app
 from clrnet.files.formats import OutputFormat, choose_format, format_of_input, save_photo, webp_is_lossless
 from clrnet.files.imageio import read_photo
 from clrnet.files.metadata import (
-    EXIF_IFD, GPS_IFD, ORIENTATION, parse_png_raw_profile, photoshop_iptc_segment, png_raw_profile,
-    reset_xmp_orientation
+    EXIF_IFD,
+    GPS_IFD,
+    ORIENTATION,
+    parse_png_raw_profile,
+    photoshop_iptc_segment,
+    png_raw_profile,
+    reset_xmp_orientation,
 )
 
 runner = CliRunner()

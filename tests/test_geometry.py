@@ -9,8 +9,17 @@ import torch.nn.functional as F
 from PIL import Image
 
 from clrnet.core.geometry import (
-    FULL_FRAME, box_area, box_iou, box_mask, box_to_pixels, crop, resize, sample_crop_box, shift_to_box,
-    soft_box_mask, zero_pad_resize
+    FULL_FRAME,
+    box_area,
+    box_iou,
+    box_mask,
+    box_to_pixels,
+    crop,
+    resize,
+    sample_crop_box,
+    shift_to_box,
+    soft_box_mask,
+    zero_pad_resize,
 )
 
 

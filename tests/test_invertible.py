@@ -9,7 +9,11 @@ import torch
 
 from clrnet.paper.config import GeneratorConfig
 from clrnet.paper.networks.invertible import (
-    AffineCoupling, HaarDownsample, HaarUpsample, InvertibleUNet, coordinate_features
+    AffineCoupling,
+    HaarDownsample,
+    HaarUpsample,
+    InvertibleUNet,
+    coordinate_features,
 )
 
 

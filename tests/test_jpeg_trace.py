@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from PIL import Image, ImageFilter
-
 from helpers import jpeg
+from PIL import Image, ImageFilter
 
 from clrnet.core.image import pil_to_tensor
 from clrnet.tamper.jpeg_trace import dc_step, jpeg_quality
@@ -57,8 +56,8 @@ def test_a_heavy_jpeg_selects_the_strict_thresholds_whatever_the_snr():
 def test_an_unedited_photo_after_jpeg_70_is_not_called_edited(name, datasets):
     """Two val photos (bsds500 at 256 px, the tamper evaluation's protocol) whose skies read as
     edited after JPEG 70 when the SNR alone chose the thresholds."""
-    from clrnet.files.datasets import bring_to
     from clrnet.api import inspect, protect
+    from clrnet.files.datasets import bring_to
 
     original = bring_to(Image.open(datasets / "val" / "bsds500" / name).convert("RGB"), "256")
     found = inspect(jpeg(protect(original, "clrnet-v2"), 70), "clrnet-v2", original_size=(256, 256))

@@ -12,9 +12,9 @@ import pytest
 import torch
 from PIL import Image
 
-from clrnet.core.image import pil_to_tensor
-from clrnet.core.geometry import FULL_FRAME
 from clrnet.api import get_model, with_key
+from clrnet.core.geometry import FULL_FRAME
+from clrnet.core.image import pil_to_tensor
 from clrnet.payload import channel
 from clrnet.protection.key import DEFAULT_VARIANTS, KeyFileError, ProtectionKey, generate_key, key_json, load_key
 

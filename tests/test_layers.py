@@ -7,9 +7,8 @@ import sys
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from helpers import jpeg
+from PIL import Image
 
 from clrnet.api import AlreadyProtectedError, inspect, protect
 
@@ -44,8 +43,8 @@ def test_the_top_protection_is_taken_away_even_when_its_payload_is_not_read(phot
     own thumbnail, which is what was protected, and the earlier crop is still found."""
     import dataclasses
 
-    from clrnet.core.image import pil_to_tensor
     from clrnet.api import get_model
+    from clrnet.core.image import pil_to_tensor
 
     m = get_model("clrnet-v2")
     left, top, right, bottom = 60, 40, 330, 220
@@ -74,8 +73,8 @@ def test_a_crop_beneath_without_its_payload_is_not_a_layer(photo, monkeypatch):
     beneath (cropped or not) counts only when its payload's checksum holds."""
     import torch
 
-    from clrnet.core.image import pil_to_tensor
     from clrnet.api import get_model
+    from clrnet.core.image import pil_to_tensor
     from clrnet.reading import reader as P
 
     m = get_model("clrnet-v2")  # the shipped default, which looks beneath at any strength
@@ -201,8 +200,8 @@ def test_the_protection_taken_away_is_drawn_from_the_photo_beneath(photo):
     the astronaut 0.9547 -> 0.9542)."""
     from skimage import data
 
-    from clrnet.core.image import pil_to_tensor
     from clrnet.api import get_model
+    from clrnet.core.image import pil_to_tensor
 
     def corr(a, b):
         a, b = a - a.mean(), b - b.mean()

@@ -8,9 +8,9 @@ import torch
 from PIL import Image
 
 import clrnet
+from clrnet.api import estimate_original_size
 from clrnet.core.geometry import box_iou
 from clrnet.paper.model import CLRNet
-from clrnet.api import estimate_original_size
 
 
 @pytest.fixture(scope="module")
@@ -118,8 +118,8 @@ def test_the_default_model_is_protection_v2_in_python_and_on_the_command_line():
     """The README's status: v2 is what protect / inspect use when no model is named."""
     from typer.testing import CliRunner
 
-    from clrnet.cli.main import app
     from clrnet.api import get_model
+    from clrnet.cli.main import app
     from clrnet.models.designed import Protector
 
     m = get_model(None)

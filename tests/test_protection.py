@@ -10,12 +10,12 @@ import torch
 from PIL import Image
 
 import clrnet
-from clrnet.core.image import pil_to_tensor, tensor_to_pil
 from clrnet.core.geometry import box_iou
-from clrnet.core.metrics import psnr, ssim
-from clrnet.sync import frame
+from clrnet.core.image import pil_to_tensor, tensor_to_pil
 from clrnet.core.jnd import JND, jnd_map
+from clrnet.core.metrics import psnr, ssim
 from clrnet.models.designed import Protector
+from clrnet.sync import frame
 
 
 @pytest.fixture(scope="module")
@@ -99,9 +99,8 @@ def test_every_test_photo_keeps_the_ssim_floor(protector, datasets, folder, size
     """The README's invisibility claim, photo by photo (not the mean): SSIM >= 0.95,
     PSNR >= 34 dB and a flat-area change of at most 1.5 levels rms at 256² and at the
     photos' own size, the shipped configuration."""
-    from clrnet.files.datasets import list_images
     from clrnet.evaluation.baselines import flat_rms
-    from clrnet.files.datasets import load_at
+    from clrnet.files.datasets import list_images, load_at
 
     for path in list_images(datasets / "test" / folder):
         x = load_at(path, size)
@@ -183,9 +182,9 @@ def test_a_small_crop_downscaled_after_jpeg_is_found_by_ruler_and_pilots_togethe
 
 
 def test_the_joint_test_needs_a_strong_ruler_and_both_pilot_statistics():
+    from clrnet.protection.config import ProtectionConfig
     from clrnet.reading.decode import Decoded
     from clrnet.reading.reader import jointly_verified
-    from clrnet.protection.config import ProtectionConfig
 
     cfg = ProtectionConfig()
 
@@ -222,8 +221,8 @@ def test_public_api_and_report_with_v2(tmp_path):
 
 
 def test_cli_round_trip_with_v2(tmp_path):
-    from typer.testing import CliRunner
     from skimage import data
+    from typer.testing import CliRunner
 
     from clrnet.cli.main import app
 
@@ -429,8 +428,8 @@ def test_short_payload_is_found_among_the_list_decoders_candidates():
     the single best path is wrong: the list decoder's candidates, checked against the CRC,
     give the message back; without the pilots' say-so (``listed=False``) nothing is
     returned, and never a wrong message."""
-    from clrnet.payload.channel import Soft
     from clrnet.models.designed import Protector
+    from clrnet.payload.channel import Soft
 
     p = Protector()
     layout = p.layout(256, 256)
@@ -456,8 +455,8 @@ def test_a_pilot_search_peak_counts_only_above_what_chance_reaches_over_its_posi
     crop's peak stands far above it."""
     from skimage import data
 
-    from clrnet.payload import channel
     from clrnet.core.image import luminance
+    from clrnet.payload import channel
     from clrnet.reading.pilots import search_excess
 
     need = protector.cfg.pilot_search_excess

@@ -13,8 +13,8 @@ import torch
 from PIL import Image
 
 from clrnet.core.geometry import FULL_FRAME, box_iou, crop, resize, sample_crop_box
-from clrnet.sync.ruler import Ruler, RulerReadout
 from clrnet.paper.networks.invertible import PositionCode
+from clrnet.sync.ruler import Ruler, RulerReadout
 
 N = 128
 

@@ -7,10 +7,10 @@ import pytest
 import torch
 from PIL import Image
 
+from clrnet.api import get_model
 from clrnet.core.image import pil_to_tensor
 from clrnet.evaluation.security import normalised_residual, sort_by_variant, subtract_public
 from clrnet.payload import channel
-from clrnet.api import get_model
 from clrnet.protection.key import ProtectionKey
 
 

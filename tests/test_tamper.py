@@ -10,13 +10,12 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from helpers import jpeg
 from PIL import Image
 
-from helpers import jpeg
-
-from clrnet.core.metrics import mask_f1
 from clrnet.api import inspect, protect
 from clrnet.attacks.edits import EDITS, apply_edit, copy_move, freeform_mask, make_mask, object_mask, splice
+from clrnet.core.metrics import mask_f1
 from clrnet.tamper.localize import TamperThresholds, tamper_mask, unreadable
 
 CLI = [sys.executable, "-m", "clrnet.cli.main"]
@@ -346,8 +345,8 @@ def test_an_upscaled_copy_whose_edit_weakened_the_ruler_is_read(name, i, neighbo
 
 def test_the_evidence_covers_the_window_block_by_block(protected_astronaut, coffee):
     from clrnet.core.image import pil_to_tensor
-    from clrnet.protection.config import ProtectionConfig
     from clrnet.models.designed import Protector
+    from clrnet.protection.config import ProtectionConfig
     from clrnet.tamper.segment import N_FEATURES, block_truth
 
     mask = np.zeros((256, 256), bool)
@@ -398,8 +397,8 @@ def test_the_tamper_network_keeps_the_shape_of_any_window():
 
 
 def test_the_shipped_tamper_network_loads_and_can_be_switched_off():
-    from clrnet.protection.config import ProtectionConfig
     from clrnet.models.designed import Protector
+    from clrnet.protection.config import ProtectionConfig
     from clrnet.tamper.segment import load_tamper
 
     shipped = load_tamper()

@@ -5,11 +5,10 @@ from __future__ import annotations
 import csv
 
 import pytest
+from helpers import make_photo_folder, tiny_config
 
 from clrnet.paper.model import CLRNet
 from clrnet.paper.training import Trainer
-
-from helpers import make_photo_folder, tiny_config
 
 
 @pytest.fixture()
@@ -69,7 +68,6 @@ def test_mechanisms_can_be_switched_off(tmp_path, data_root, monkeypatch, switch
 def test_training_with_the_matched_readout(tmp_path, data_root, monkeypatch):
     """The shipped design: the readout has no weights, G still learns from L_rec and L_prt."""
     import torch
-
     from helpers import tiny_matched_config
 
     monkeypatch.chdir(tmp_path)

@@ -1,12 +1,10 @@
 """protect / inspect on photos of any size: the Python API the CLI wraps.
 
-The networks work on an N x N native frame. ``protect`` embeds at native
-resolution and carries the change (protected - original, upsampled) to the
-photo's own resolution, so the output keeps the input's size and aspect.
-``inspect`` brings any received image to the native frame, localises the crop,
-recovers the whole original at native resolution and scales it to the
-original size: given by the user, or estimated as received size / box size
-(exact when the fragment was not rescaled).
+One path through the Model protocol (``models.base``): a model protects a photo tensor at
+its own size and reads a received one in its own frame; here the reading becomes an
+:class:`Inspection` at the original's size (given by the user, or estimated as received
+size / box size: exact when the fragment was not rescaled) with its mask, recovered photo
+and, where the model reads edits, the tamper maps.
 """
 
 from __future__ import annotations
@@ -14,73 +12,52 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
 
 import torch
 from PIL import Image, ImageChops, ImageDraw, ImageFilter
 from torch import Tensor
 
-from clrnet.core.image import pil_to_tensor, tensor_to_pil
 from clrnet.core.geometry import Box, box_to_pixels, resize
+from clrnet.core.image import pil_to_tensor, tensor_to_pil
 from clrnet.files.imageio import to_rgb
-from clrnet.paper.model import CLRNet
-from clrnet.models.zoo import DEFAULT_MODEL, load_model
-from clrnet.reading.impulses import repair_impulses
+from clrnet.models.base import Model
+from clrnet.models.zoo import DEFAULT_MODEL, as_model, load_model
 from clrnet.protection.key import ProtectionKey, load_key
-from clrnet.models.designed import Protector
 from clrnet.tamper.localize import tamper_score
-from clrnet.paper.inference import inspect_native, protect_tensor
 
 MAX_OUTPUT_SIDE = 8192
 
-_models: dict[str, "CLRNet | Protector"] = {}
-Model = Union[CLRNet, Protector]
+_models: dict[str, Model] = {}
 
 
-def get_model(model: "Model | str | None" = None) -> "Model":
-    """A model object, a shipped model by name, or (None) the default, cached."""
-    if isinstance(model, (CLRNet, Protector)):
-        return model
-    name = model or DEFAULT_MODEL
+def get_model(model: "Model | str | None" = None) -> Model:
+    """A model object, a shipped model by name or file, or (None) the default, cached."""
+    if model is not None and not isinstance(model, (str, Path)):
+        return as_model(model)
+    name = str(model or DEFAULT_MODEL)
     if name not in _models:
-        _models[name] = load_model(name)
+        _models[name] = load_model(model or DEFAULT_MODEL)
     return _models[name]
 
 
-def with_key(model: "Model", key: "str | Path | ProtectionKey | None") -> "Model":
+def with_key(model: Model, key: "str | Path | ProtectionKey | None") -> Model:
     """``model`` with a secret key's patterns (a key file or a key; None: unchanged).
-    Keys belong to protection v2: ValueError for a v1 model."""
+    Keys belong to protection v2: ValueError for the paper's model."""
     if key is None:
         return model
-    if not isinstance(model, Protector):
-        raise ValueError(f"--key needs protection v2 (--model clrnet-v2): {model.cfg.name} has no keyed patterns")
     return model.with_key(key if isinstance(key, ProtectionKey) else load_key(key))
 
 
-def thorough(model: "Model", on: bool | None = True) -> "Model":
+def thorough(model: Model, on: bool | None = True) -> Model:
     """``model`` looking beneath every protection it takes away, however weak the ruler
-    left there (``Protector.thorough``, v2's default); ``on=False``: only where that
-    ruler reads above chance (``Protector.fast``); ``None``: unchanged. Layers belong
-    to protection v2: ValueError for v1 when asked to look beneath."""
-    if on is None:
-        return model
-    if not isinstance(model, Protector):
-        if not on:
-            return model  # v1 never looks beneath
-        raise ValueError(f"--thorough needs protection v2 (--model clrnet-v2): {model.cfg.name} has one layer")
-    return model.thorough() if on else model.fast()
+    left there (v2's default); ``on=False``: only where that ruler reads above chance;
+    ``None``: unchanged. Layers belong to protection v2: ValueError for the paper's
+    model when asked to look beneath."""
+    return model if on is None else model.looking_beneath(on)
 
 
 class AlreadyProtectedError(ValueError):
     """The photo already carries a protection of this model (protect again with force)."""
-
-
-def already_protected(x: Tensor, m: "Model") -> bool:
-    """Does the photo (3, H, W) carry this model's protection? The quick test: the
-    ruler's boxes verified (v2: by the pilots), no search over whole frames."""
-    if isinstance(m, Protector):  # every variant of a key's patterns
-        return bool(m.inspect(x, deep=False, min_strength=m.cfg.presence).protected)
-    return bool(inspect_native(m, x).protected)
 
 
 def protect(image: Image.Image, model: "Model | str | None" = None, refuse_protected: bool = False) -> Image.Image:
@@ -90,12 +67,10 @@ def protect(image: Image.Image, model: "Model | str | None" = None, refuse_prote
     :class:`AlreadyProtectedError` (protecting a crop again would launder it)."""
     m = get_model(model)
     x = pil_to_tensor(to_rgb(image))
-    if refuse_protected and already_protected(x, m):
-        raise AlreadyProtectedError(f"already carries a protection ({getattr(m, 'name', None) or m.cfg.name}): "
+    if refuse_protected and m.carries_protection(x):
+        raise AlreadyProtectedError(f"already carries a protection ({m.name}): "
                                     f"protecting it again hides where it came from (--force does it anyway)")
-    if isinstance(m, Protector):
-        return tensor_to_pil(m.protect(x))
-    return tensor_to_pil(protect_tensor(m, x))
+    return tensor_to_pil(m.protect(x))
 
 
 @dataclass
@@ -183,70 +158,39 @@ def inspect(image: Image.Image, model: "Model | str | None" = None,
             original_size: tuple[int, int] | None = None, paste_received: bool = True) -> Inspection:
     """Was ``image`` cropped from a protected photo, where, and what was cut away?
 
-    ``original_size`` (W, H) sets the recovered image's size; without it the
-    size is estimated from the received size and the box. With
-    ``paste_received`` the received pixels fill the box at full resolution and
-    the network's recovery (native resolution, upscaled) fills the rest.
+    ``original_size`` (W, H) sets the recovered image's size; without it the size is
+    estimated from the received size and the box. With ``paste_received`` the received
+    pixels fill the box at full resolution (but where the model found edits) and the
+    model's recovery (its working resolution, upscaled) fills the rest.
     """
     m = get_model(model)
     rgb = to_rgb(image)
-    received = pil_to_tensor(rgb)
-    if isinstance(m, Protector):
-        return _inspect_v2(m, rgb, received, original_size, paste_received)
-    res = inspect_native(m, received)
-    estimated = original_size is None
-    ow, oh = original_size or estimate_original_size(rgb.size, res.box)
-    full = resize(res.recovered[None], oh, ow)[0]
-    left, top, right, bottom = box_to_pixels(res.box, ow, oh)
-    if paste_received:
-        full[:, top:bottom, left:right] = resize(received[None], bottom - top, right - left)[0]
-    mask = Image.new("L", (ow, oh), 0)
-    mask.paste(255, (left, top, right, bottom))
-    name = model if isinstance(model, str) else (m.cfg.name if model is not None else DEFAULT_MODEL)
-    return Inspection(res.cropped, res.score, res.box, (ow, oh), estimated, mask,
-                      tensor_to_pil(full), tensor_to_pil(res.recovered), rgb.size, name,
-                      res.protected, res.protection)
-
-
-def _inspect_v2(m: Protector, rgb: Image.Image, received: Tensor, original_size: tuple[int, int] | None,
-                paste_received: bool) -> Inspection:
-    """``inspect`` for protection v2: the recovery is made at the working frame. Every
-    protection is looked for; a crop found beneath a later protection (a protected
-    crop protected again) is the verdict, with the earlier box and recovery."""
-    received = repair_impulses(received)  # dropped pixels: read and pasted repaired
-    found = m.inspect_layers(received)
-    r = next((layer for layer in found[1:] if layer.cropped), found[0])
-    layers = [{"cropped": layer.cropped, "score": round(layer.score, 4), "box": [round(v, 4) for v in layer.box]}
-              for layer in found if layer.protected]
+    r = m.read(pil_to_tensor(rgb))
     estimated = original_size is None
     ow, oh = original_size or estimate_original_size(rgb.size, r.box)
     full = resize(r.recovered[None], oh, ow)[0]
     left, top, right, bottom = box_to_pixels(r.box, ow, oh)
-    d = r.decoded
-    payload = d is not None and d.message is not None
+    inside = right > left and bottom > top
     edited = None  # (bottom - top, right - left) bool: edited pixels of the kept part
-    # (read against the decoded payload's codeword, or, when its checksum failed but the
-    # pilots hold, against the decoder's best guess of it)
-    if d is not None and d.edited.numel() and right > left and bottom > top:
-        edited = resize(d.edited[None, None].float(), bottom - top, right - left)[0, 0] > 0.5
-    if paste_received and right > left and bottom > top:
-        keep = resize(received[None], bottom - top, right - left)[0]
+    if r.edited is not None and inside:
+        edited = resize(r.edited[None, None].float(), bottom - top, right - left)[0, 0] > 0.5
+    if paste_received and inside:
+        keep = resize(r.source[None], bottom - top, right - left)[0]
         if edited is not None:  # edited regions keep the recovery, the rest the received pixels
             keep = torch.where(edited, full[:, top:bottom, left:right], keep)
         full[:, top:bottom, left:right] = keep
     mask = Image.new("L", (ow, oh), 0)
     mask.paste(255, (left, top, right, bottom))
-    presence = tamper = None
-    score = tampered = None
-    if d is not None and d.presence.numel() and right > left and bottom > top:
-        pm = resize(d.presence[None, None], bottom - top, right - left)[0, 0].clamp(0, 1)
+    presence = tamper = score = tampered = None
+    if r.presence is not None and r.edited is not None and edited is not None:
+        pm = resize(r.presence[None, None], bottom - top, right - left)[0, 0].clamp(0, 1)
         presence = _frame_image(pm, (ow, oh), (left, top))
         tamper = _frame_image(edited.float(), (ow, oh), (left, top))
-        score = tamper_score(d.edited)
-        tampered = bool(d.edited.any())
+        score = tamper_score(r.edited)
+        tampered = bool(r.edited.any())
     return Inspection(r.cropped, r.score, r.box, (ow, oh), estimated, mask, tensor_to_pil(full),
-                      tensor_to_pil(r.recovered), rgb.size, m.name, r.protected, r.pilot, payload, presence, layers,
-                      tamper, score, tampered)
+                      tensor_to_pil(r.recovered), rgb.size, m.name, r.protected, r.protection, r.payload, presence,
+                      r.layers, tamper, score, tampered)
 
 
 def _frame_image(values: Tensor, size: tuple[int, int], at: tuple[int, int]) -> Image.Image:

@@ -1,7 +1,3 @@
-"""Attacks: differentiable simulations (:mod:`.functional`), the real operations
-(:mod:`.real`) and the training attack layer (:mod:`.layer`)."""
-
-from clrnet.paper.attacks import functional
-from clrnet.paper.attacks.layer import AttackDraw, AttackLayer, apply_attack, draw_attack
-
-__all__ = ["AttackDraw", "AttackLayer", "apply_attack", "draw_attack", "functional", "real"]
+"""The real attacks, one place: what an attacker's software does to a photo (``real``: the
+catalogue ``REAL_ATTACKS`` the studies use) and the edits inside a photo (``edits``: splicing,
+copy-move, inpainting). Evaluation and tests use these, never a training simulator."""

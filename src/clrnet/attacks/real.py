@@ -4,13 +4,13 @@ software does. Evaluation and tests use these, never the training simulator."""
 from __future__ import annotations
 
 import io
+from typing import Callable
 
 import numpy as np
 from PIL import Image, ImageEnhance, ImageFilter
 
-from clrnet.core.geometry import Box, box_to_pixels
-from typing import Callable
 from clrnet.attacks import real
+from clrnet.core.geometry import Box, box_to_pixels
 
 
 def crop(image: Image.Image, box: Box) -> Image.Image:

@@ -1,1 +1,2 @@
-"""Scale: batches on Ray Data (``--engine ray``, extra ``scale``) and distributed training."""
+"""Batches of photos: in this process with threads (``local``) or on Ray Data (``ray``, extra
+``scale``)."""

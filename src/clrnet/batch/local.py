@@ -22,10 +22,10 @@ from typing import Callable, Iterable, Iterator, TypeVar
 
 from PIL import Image
 
+from clrnet.api import AlreadyProtectedError, Inspection, Model, get_model, inspect, protect
 from clrnet.files.formats import INPUT_SUFFIXES, OutputFormat, choose_format, save_photo
 from clrnet.files.imageio import OutputExistsError, Photo, read_photo, save_atomic, write_text_atomic
 from clrnet.files.inputs import InputPhoto, expand_inputs
-from clrnet.api import AlreadyProtectedError, Inspection, Model, get_model, inspect, protect
 
 REPORT_FILE = "report.json"
 RESULTS_JSONL, RESULTS_CSV = "results.jsonl", "results.csv"

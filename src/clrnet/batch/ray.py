@@ -22,8 +22,14 @@ from typing import Iterable
 import numpy as np
 
 from clrnet.batch.local import (
-    BatchResult, InspectJob, ProtectJob, plan_inspect, plan_protect, run_inspect_job, run_protect_job,
-    write_results
+    BatchResult,
+    InspectJob,
+    ProtectJob,
+    plan_inspect,
+    plan_protect,
+    run_inspect_job,
+    run_protect_job,
+    write_results,
 )
 from clrnet.files.formats import OutputFormat
 
@@ -80,8 +86,8 @@ class ProtectWorker:
     def __init__(self, model: str, key: str | None = None, threads: int = 1) -> None:
         import torch
 
-        from clrnet.core.memory import keep_freed_memory
         from clrnet.api import get_model, with_key
+        from clrnet.core.memory import keep_freed_memory
 
         keep_freed_memory()
         torch.set_num_threads(threads)
@@ -101,8 +107,9 @@ class InspectWorker:
                  threads: int = 1, thorough: bool | None = None) -> None:
         import torch
 
+        from clrnet.api import get_model, with_key
+        from clrnet.api import thorough as look_beneath
         from clrnet.core.memory import keep_freed_memory
-        from clrnet.api import get_model, thorough as look_beneath, with_key
 
         keep_freed_memory()
         torch.set_num_threads(threads)

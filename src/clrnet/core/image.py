@@ -1,12 +1,12 @@
-"""image."""
+"""Image conversions (PIL <-> tensor), luminance, and box means and local standard deviations."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
-import torch.nn.functional as F
 
 
 def pil_to_tensor(image: Image.Image) -> Tensor:

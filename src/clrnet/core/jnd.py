@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torch import Tensor, nn
+
 from clrnet.core.image import box_mean, local_std, luminance, plain_cpu
 
 

@@ -1,9 +1,11 @@
-"""baselines."""
+"""The inpainting baselines the recovery is compared with (OpenCV's Telea, scikit-image's
+biharmonic), and the flat-area change of a protected photo."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
+
 from clrnet.core.geometry import resize
 from clrnet.core.image import local_std, luminance
 

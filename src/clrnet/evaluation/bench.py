@@ -18,8 +18,8 @@ from typing import Callable
 import torch
 from PIL import Image
 
-from clrnet.paper.model import CLRNet
 from clrnet.api import inspect, protect
+from clrnet.models.base import Model
 
 
 @dataclass
@@ -58,7 +58,7 @@ def bench_crop(photo: Image.Image) -> Image.Image:
     return photo.crop((w // 5, h // 5, w // 5 + round(w * 0.77), h // 5 + round(h * 0.77)))
 
 
-def bench(model: CLRNet, sizes: tuple[int, ...] = (128, 256, 512), repeats: int = 5,
+def bench(model: Model, sizes: tuple[int, ...] = (128, 256, 512), repeats: int = 5,
           large: tuple[int, int] | None = (4000, 3000), progress: bool = True) -> list[BenchRow]:
     """Time protect and inspect (a 60 % crop of the protected photo) at each square
     size, then once each (after a warm-up at the smallest size) on a ``large`` photo."""
@@ -98,8 +98,8 @@ def _process_peak_mb() -> float:
 def _pairs_worker(args: tuple[str, int, int]) -> tuple[float, float]:
     """One process of :func:`throughput`: load the model, one warm-up pair, then time ``n``
     protect + inspect pairs on one thread."""
-    from clrnet.core.memory import keep_freed_memory
     from clrnet.api import get_model
+    from clrnet.core.memory import keep_freed_memory
 
     name, side, n = args
     torch.set_num_threads(1)

@@ -1,19 +1,21 @@
-"""capacity."""
+"""The payload's capacity table: message bytes by working level and kept area, and how often it
+decodes after JPEG (``clrnet eval capacity``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+
 import numpy as np
 from PIL import Image
-from clrnet.attacks import real
-from clrnet.files.datasets import list_images
-from clrnet.core.image import pil_to_tensor, tensor_to_pil
-from clrnet.attacks.real import _via_format
-from clrnet.evaluation.protocol import sample_box_in_bin
-from clrnet.core.geometry import FULL_FRAME
-from clrnet.models.designed import Protector
-from clrnet.evaluation.tables import markdown_table
 
+from clrnet.attacks import real
+from clrnet.attacks.real import _via_format
+from clrnet.core.geometry import FULL_FRAME
+from clrnet.core.image import pil_to_tensor, tensor_to_pil
+from clrnet.evaluation.protocol import sample_box_in_bin
+from clrnet.evaluation.tables import markdown_table
+from clrnet.files.datasets import list_images
+from clrnet.models.designed import Protector
 
 CAPACITY_LEVELS = (256, 512, 768, 1024, 2048)
 

@@ -20,27 +20,21 @@ from pathlib import Path
 import numpy as np
 
 from clrnet.attacks import real
-from clrnet.files.datasets import list_images
-from clrnet.core.image import pil_to_tensor, tensor_to_pil
 from clrnet.attacks.real import REAL_ATTACKS, _via_format
-from clrnet.evaluation.protocol import SURVIVAL_BINS, UNCROPPED, detection_accuracy, sample_box_in_bin
 from clrnet.core.geometry import FULL_FRAME, Box, box_area, box_iou, box_mask, resize
+from clrnet.core.image import pil_to_tensor, tensor_to_pil
 from clrnet.core.metrics import mask_f1, mean_ci, psnr, ssim
-from clrnet.models.designed import Protector
-from clrnet.evaluation.tables import ATTACK_LABELS
 from clrnet.evaluation.baselines import flat_rms, inpaint_biharmonic_small, inpaint_telea
-from clrnet.files.datasets import load_at
+from clrnet.evaluation.protocol import SURVIVAL_BINS, UNCROPPED, Sample, detection_accuracy, sample_box_in_bin
+from clrnet.evaluation.tables import ATTACK_LABELS
+from clrnet.files.datasets import list_images, load_at
+from clrnet.models.designed import Protector
 
 
 @dataclass
-class RowV2:
-    image: str
-    attack: str
-    bin: str
-    protected: bool
-    cropped: bool
-    kept_area: float
-    predicted_cropped: bool
+class RowV2(Sample):
+    """One inspected sample of the designed model, with the recovery's steps (the ablation)."""
+
     found_protection: bool
     payload: bool
     f1: float

@@ -17,15 +17,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from clrnet.attacks import real
-from clrnet.core.image import pil_to_tensor
-from clrnet.core.geometry import box_iou, box_mask, resize
-from clrnet.files.imageio import save_atomic
-from clrnet.core.metrics import psnr
-from clrnet.evaluation.baselines import inpaint_biharmonic
-from clrnet.evaluation.baselines import inpaint_telea
 from clrnet.api import get_model, inspect, protect
-from clrnet.sync.frame import LEVELS
+from clrnet.attacks import real
+from clrnet.core.geometry import box_iou, box_mask, resize
+from clrnet.core.image import pil_to_tensor
+from clrnet.core.metrics import psnr
+from clrnet.evaluation.baselines import inpaint_biharmonic, inpaint_telea
+from clrnet.files.imageio import save_atomic
 
 
 def sample_photo() -> Image.Image:
@@ -35,19 +33,16 @@ def sample_photo() -> Image.Image:
     return Image.fromarray(data.astronaut()).convert("RGB")
 
 
-DEMO_SIZE_V2 = LEVELS[-1]  # the largest working frame: that of any photo of 2048 px and more
 
 
 def run_demo(out_dir: str | Path = "demo-out", model: str | None = None,
              box: tuple[float, float, float, float] = (0.1, 0.15, 0.85, 0.95), size: int | None = None) -> dict:
     """Protect -> crop (60 % of the area) + JPEG 80 -> inspect; returns the numbers.
-    ``size``: the photo's side (None: as shipped, 512, for v1; ``DEMO_SIZE_V2`` for v2)."""
-    from clrnet.models.designed import Protector
-
+    ``size``: the photo's side (None: the model's ``demo_size``, else the photo's own, 512)."""
     out = Path(out_dir)
     m = get_model(model)
     original = sample_photo()
-    size = size or (DEMO_SIZE_V2 if isinstance(m, Protector) else original.width)
+    size = size or m.demo_size or original.width
     if size != original.width:
         original = original.resize((size, size), Image.Resampling.LANCZOS)
     protected = protect(original, m)

@@ -19,9 +19,9 @@ from typing import Iterator
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from clrnet.api import Model, get_model, inspect
 from clrnet.attacks.real import jpeg
 from clrnet.files.datasets import list_images
-from clrnet.api import Model, get_model, inspect
 
 HARD_FAMILIES = ("flat", "gradient", "grating", "checkerboard", "halftone", "text", "screenshot", "noise")
 WORDS = ("photo crop protect inspect newsroom archive verify source caption credit agency wire frame "

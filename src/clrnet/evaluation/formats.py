@@ -16,15 +16,15 @@ from pathlib import Path
 
 import numpy as np
 
+from clrnet.api import Model, get_model, inspect, protect
 from clrnet.attacks import real
-from clrnet.files.datasets import list_images
+from clrnet.core.geometry import box_iou
 from clrnet.core.image import pil_to_tensor
+from clrnet.core.metrics import psnr
 from clrnet.evaluation.protocol import SURVIVAL_BINS, sample_box_in_bin
+from clrnet.files.datasets import list_images
 from clrnet.files.formats import OutputFormat, save_photo
 from clrnet.files.imageio import open_image
-from clrnet.core.geometry import box_iou
-from clrnet.core.metrics import psnr
-from clrnet.api import Model, get_model, inspect, protect
 
 TABLE_FORMATS = (OutputFormat("png"), OutputFormat("tiff"), OutputFormat("webp"), OutputFormat("jpeg", 95),
                  OutputFormat("webp", 95), OutputFormat("jpeg", 90), OutputFormat("webp", 90),

@@ -1,16 +1,17 @@
-"""layers."""
+"""Crops of protected photos protected again (laundering), and photos protected twice
+(``clrnet eval layers``)."""
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
+
 import numpy as np
 from PIL import Image
+
+from clrnet.api import Inspection, Model, get_model, inspect, protect
 from clrnet.attacks.real import jpeg
 from clrnet.files.datasets import list_images
-from clrnet.api import Inspection, Model, get_model, inspect, protect
-from clrnet.models.designed import Protector
-
 
 LAYER_PATHS = (("crop protected at its own size", False),
                ("crop upscaled (aspect kept) to the original's long side, protected", True))
@@ -28,7 +29,7 @@ def layers_table(model: Model | str | None, folder: str | Path, limit: int | Non
     from tqdm import tqdm
 
     m = get_model(model)
-    fast = m.fast() if isinstance(m, Protector) else None
+    fast = m.looking_beneath(False)  # inspect --fast
     paths = list_images(folder)[:limit]
     hits: dict[str, list[int]] = {}
     fast_hits: dict[str, list[int]] = {}  # the same with inspect --fast

@@ -1,16 +1,32 @@
-"""protocol."""
+"""The papers' protocol: the survival bins, the attacks in Table I's order, crop boxes drawn in
+a bin, the detection accuracy on an even mix, and per-sample rows written as CSV."""
 
 from __future__ import annotations
 
-import csv
-import io
 import math
-from dataclasses import asdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
 import numpy as np
+
 from clrnet.core.geometry import FULL_FRAME, Box, box_area, sample_crop_box
 from clrnet.core.metrics import mean_ci
+
+
+@dataclass
+class Sample:
+    """What every study's row starts with: the photo, the attack, the crop bin, whether the
+    copy was protected (False: the "w/o protection" baseline) and cropped, the kept area,
+    and the verdict."""
+
+    image: str
+    attack: str
+    bin: str
+    protected: bool
+    cropped: bool
+    kept_area: float
+    predicted_cropped: bool
 
 
 # The papers' crop bins: kept side ratio sqrt(r_c) ranges, as ranges of the kept area r_c.
@@ -53,13 +69,8 @@ def detection_accuracy(rows: list[Any]) -> tuple[float, float]:
 
 
 def write_rows(rows: "list[Any]", path: str | Path) -> None:
-    """Per-sample results (dataclass rows of one kind: this module's, v2's, the tamper
-    evaluation's) as CSV, written atomically."""
+    """Per-sample results (rows of one kind) as CSV, written atomically."""
+    from clrnet.evaluation.tables import rows_csv
     from clrnet.files.imageio import write_text_atomic
 
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(asdict(rows[0])))
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: (round(v, 5) if isinstance(v, float) else v) for k, v in asdict(r).items()})
-    write_text_atomic(buf.getvalue(), Path(path))
+    write_text_atomic(rows_csv(rows), Path(path))

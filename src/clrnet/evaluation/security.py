@@ -31,14 +31,13 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from clrnet.files.datasets import list_images
-from clrnet.core.image import pil_to_tensor
-from clrnet.payload import channel
-from clrnet.sync.frame import working_size
+from clrnet.core.image import luminance, pil_to_tensor
 from clrnet.core.jnd import jnd_map
-from clrnet.core.image import luminance
-from clrnet.protection.key import DEFAULT_VARIANTS, ProtectionKey
+from clrnet.files.datasets import list_images
 from clrnet.models.designed import Protector
+from clrnet.payload import channel
+from clrnet.protection.key import DEFAULT_VARIANTS, ProtectionKey
+from clrnet.sync.frame import working_size
 
 AVERAGING_N = (10, 30, 100, 300, 1000)
 

@@ -1,8 +1,12 @@
-"""tables."""
+"""Tables and figures shared by the studies: Markdown tables, CSV rows, attack labels."""
 
 from __future__ import annotations
 
+import csv
+import io
+from dataclasses import asdict, is_dataclass
 from pathlib import Path
+from typing import Any
 
 
 def markdown_table(rows: list[dict[str, object]], title: str, digits: int = 2) -> str:
@@ -28,3 +32,14 @@ def _save_fig(fig, path: Path) -> None:
     tmp = path.with_name(f".{path.name}.tmp.png")
     fig.savefig(tmp, dpi=90)
     tmp.replace(path)
+
+
+def rows_csv(rows: list[Any]) -> str:
+    """Rows (dataclasses or dicts of one kind) as CSV, floats to 5 decimals."""
+    dicts = [asdict(r) if is_dataclass(r) else dict(r) for r in rows]
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(dicts[0]))
+    w.writeheader()
+    for d in dicts:
+        w.writerow({k: (round(v, 5) if isinstance(v, float) else v) for k, v in d.items()})
+    return buf.getvalue()

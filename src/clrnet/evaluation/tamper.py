@@ -24,14 +24,13 @@ import numpy as np
 import torch
 from PIL import Image
 
-from clrnet.files.datasets import list_images
-from clrnet.core.image import pil_to_tensor, tensor_to_pil
-from clrnet.attacks.real import REAL_ATTACKS
-from clrnet.files.datasets import bring_to
-from clrnet.core.metrics import mask_f1, mask_iou, psnr, ssim
 from clrnet.api import inspect
-from clrnet.models.designed import Protector
 from clrnet.attacks.edits import EDITS, MASK_KINDS, apply_edit, make_mask
+from clrnet.attacks.real import REAL_ATTACKS
+from clrnet.core.image import pil_to_tensor, tensor_to_pil
+from clrnet.core.metrics import mask_f1, mask_iou, psnr, ssim
+from clrnet.files.datasets import bring_to, list_images
+from clrnet.models.designed import Protector
 
 TAMPER_ATTACKS = ["none", "jpeg90", "jpeg70", "jpeg50", "scale150", "scale70", "scale50", "gaussian", "median",
                   "noise", "dropout"]

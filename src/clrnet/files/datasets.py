@@ -1,15 +1,17 @@
-"""datasets."""
+"""The shared datasets: where they are ($CLRNET_DATA), the images of a folder, and photos brought
+to a size (square, long x short, or native)."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+
 import torch
 from PIL import Image
 from torch import Tensor
+
 from clrnet.core.geometry import resize
 from clrnet.core.image import pil_to_tensor
-
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 

@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 from clrnet.core.geometry import Box
+from clrnet.models.base import ModelReading
 from clrnet.payload import channel, ecc
 from clrnet.payload.scheme import PayloadScheme
 from clrnet.protection.config import ProtectionConfig
@@ -30,6 +31,7 @@ from clrnet.reading.reader import Reading, read
 from clrnet.recovery.recover import recover_variants
 from clrnet.recovery.refine import RefineNet, load_refine
 from clrnet.sync.align import RulerInput, read_ruler
+from clrnet.sync.frame import LEVELS
 from clrnet.sync.ruler import Ruler, RulerReadout
 from clrnet.sync.search import Hypotheses, scale_hypotheses
 from clrnet.tamper.segment import TamperNet, load_tamper
@@ -38,6 +40,9 @@ from clrnet.tamper.segment import TamperNet, load_tamper
 class Protector:
     """The designed protection (ruler + payload, JND-shaped) at a photo's working frame,
     with the patterns of a secret key (None: the public ones)."""
+
+    kind = "designed"
+    demo_size: int | None = LEVELS[-1]  # the demo enlarges its photo to the largest working frame
 
     def __init__(self, cfg: ProtectionConfig | None = None, name: str = "clrnet-v2",
                  key: ProtectionKey | None = None) -> None:
@@ -131,7 +136,7 @@ class Protector:
 
     # -- networks ------------------------------------------------------------------
     def refiner(self) -> RefineNet | None:
-        """The shipped reconstruction network (``weights/refine``), if enabled and present."""
+        """The shipped reconstruction network (``weights/clrnet-v2``), if enabled and present."""
         if not self.cfg.refine:
             return None
         if self._refiner is None:
@@ -139,7 +144,7 @@ class Protector:
         return self._refiner
 
     def tamper_net(self) -> tuple[TamperNet, float] | None:
-        """The shipped tamper network and its threshold (``weights/tamper``), if enabled and present."""
+        """The shipped tamper network and its threshold (``weights/clrnet-v2``), if enabled and present."""
         if not self.cfg.tamper_net:
             return None
         if self._tamper_net is False:
@@ -254,3 +259,28 @@ class Protector:
     def inspect_layers(self, received: Tensor, most: int = 3) -> list[Reading]:
         """Every protection in a photo, newest first (``reading.layers``)."""
         return read_layers(self, received, most)
+
+    # -- the Model protocol (``models.base``) -------------------------------------------
+    def read(self, received: Tensor) -> ModelReading:
+        """Every protection is looked for; a crop found beneath a later protection (a
+        protected crop protected again) is the verdict, with the earlier box and recovery."""
+        received = repair_impulses(received)  # dropped pixels: read and pasted repaired
+        found = self.inspect_layers(received)
+        r = next((layer for layer in found[1:] if layer.cropped), found[0])
+        layers = [{"cropped": layer.cropped, "score": round(layer.score, 4), "box": [round(v, 4) for v in layer.box]}
+                  for layer in found if layer.protected]
+        d = r.decoded
+        # edits are read against the decoded payload's codeword or, when its checksum failed
+        # but the pilots hold, against the decoder's best guess of it
+        edited = d.edited if d is not None and d.edited.numel() else None
+        presence = d.presence if d is not None and d.presence.numel() else None
+        return ModelReading(r.cropped, r.score, r.box, r.recovered, received, r.protected, r.pilot,
+                            d is not None and d.message is not None, edited, presence, layers)
+
+    def carries_protection(self, image: Tensor) -> bool:
+        """The ruler's boxes verified by the pilots (every variant of a key's patterns), no
+        search over whole frames."""
+        return bool(self.inspect(image, deep=False, min_strength=self.cfg.presence).protected)
+
+    def looking_beneath(self, on: bool) -> "Protector":
+        return self.thorough() if on else self.fast()

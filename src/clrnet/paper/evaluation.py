@@ -22,28 +22,28 @@ import numpy as np
 import torch
 
 from clrnet.attacks import real
-from clrnet.files.datasets import list_images, load_square
-from clrnet.core.image import pil_to_tensor, tensor_to_pil
-from clrnet.core.geometry import FULL_FRAME, Box, box_area, box_iou, box_mask
-from clrnet.core.metrics import mask_f1, mean_ci, psnr, ssim
-from clrnet.paper.model import CLRNet
-from clrnet.paper.inference import inspect_native
-from clrnet.evaluation.protocol import PROTOCOL_ATTACKS, SURVIVAL_BINS, UNCROPPED, detection_accuracy, sample_box_in_bin
 from clrnet.attacks.real import REAL_ATTACKS, _via_format
+from clrnet.core.geometry import FULL_FRAME, Box, box_area, box_iou, box_mask
+from clrnet.core.image import pil_to_tensor, tensor_to_pil
+from clrnet.core.metrics import mask_f1, mean_ci, psnr, ssim
 from clrnet.evaluation.baselines import inpaint_biharmonic
+from clrnet.evaluation.protocol import (
+    PROTOCOL_ATTACKS,
+    SURVIVAL_BINS,
+    UNCROPPED,
+    Sample,
+    detection_accuracy,
+    sample_box_in_bin,
+)
+from clrnet.files.datasets import list_images, load_square
+from clrnet.paper.inference import inspect_native
+from clrnet.paper.model import CLRNet
 
 
 @dataclass
-class Row:
-    """One inspected sample. ``protected`` is False for the "w/o protection" baseline."""
+class Row(Sample):
+    """One inspected sample of the paper's model."""
 
-    image: str
-    attack: str
-    bin: str
-    protected: bool
-    cropped: bool
-    kept_area: float
-    predicted_cropped: bool
     score: float
     found_protection: bool | None
     f1: float

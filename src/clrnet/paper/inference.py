@@ -1,10 +1,13 @@
-"""inference."""
+"""The paper's CLR-Net at any photo size: the change drawn at its N x N native frame and carried to
+the photo's size; a received photo brought to the native frame, localised and recovered."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 import torch
 from torch import Tensor
+
 from clrnet.core.geometry import FULL_FRAME, Box, resize
 from clrnet.paper.model import CLRNet
 from clrnet.sync.ruler import RulerReadout

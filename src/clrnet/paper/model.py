@@ -10,8 +10,8 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-from clrnet.paper.config import ModelConfig
 from clrnet.core.geometry import Box, box_mask, zero_pad_resize
+from clrnet.paper.config import ModelConfig
 from clrnet.paper.networks import InvertibleUNet, Localizer, Preprocessor
 from clrnet.sync.ruler import Ruler, RulerReadout
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from clrnet.evaluation.protocol import SURVIVAL_BINS, detection_accuracy
-from clrnet.paper.evaluation import Evaluation, Row
 from clrnet.core.geometry import box_mask
 from clrnet.core.metrics import mean_ci
+from clrnet.evaluation.protocol import SURVIVAL_BINS, detection_accuracy
 from clrnet.evaluation.tables import ATTACK_LABELS, _save_fig
+from clrnet.paper.evaluation import Evaluation, Row
 
 _T1_ATTACKS = ["jpeg90", "jpeg70", "jpeg50", "jpeg10", "scale150", "scale125", "scale75", "median",
                "contrast", "dropout", "none"]

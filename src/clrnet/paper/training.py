@@ -16,15 +16,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from clrnet.attacks import AttackLayer, draw_attack
+from clrnet.core.geometry import FULL_FRAME, Box, box_iou, box_mask, sample_crop_box, shift_to_box, soft_box_mask
+from clrnet.files.datasets import default_data_root, list_images, load_square
+from clrnet.paper.attacks import AttackLayer, draw_attack
 from clrnet.paper.attacks.functional import quantize
 from clrnet.paper.augment import tamper_augment
 from clrnet.paper.config import ModelConfig, dump_config
-from clrnet.training.data import PhotoBank
-from clrnet.files.datasets import default_data_root, list_images, load_square
-from clrnet.core.geometry import FULL_FRAME, Box, box_iou, box_mask, sample_crop_box, shift_to_box, soft_box_mask
 from clrnet.paper.model import CLRNet
 from clrnet.paper.networks import Localizer, PatchDiscriminator, coordinate_targets, lsgan_loss
+from clrnet.training.data import PhotoBank
 from clrnet.training.distributed import World
 
 
@@ -281,7 +281,8 @@ class Trainer:
             return {}
         m, size = self.model.eval(), self.cfg.size
         rng = np.random.default_rng(1234)
-        from clrnet.attacks.real import crop as real_crop, jpeg
+        from clrnet.attacks.real import crop as real_crop
+        from clrnet.attacks.real import jpeg
         from clrnet.core.image import pil_to_tensor, tensor_to_pil
         from clrnet.core.metrics import psnr
 

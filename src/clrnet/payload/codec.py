@@ -25,7 +25,6 @@ import struct
 from functools import partial
 
 import numpy as np
-
 from PIL import Image
 
 from clrnet.payload import avif, grid

@@ -1,4 +1,4 @@
-"""config."""
+"""The designed protection's constants, in one place (the parts read them as explicit values)."""
 
 from __future__ import annotations
 

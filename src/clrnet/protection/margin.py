@@ -21,8 +21,8 @@ from collections.abc import Callable
 from PIL import Image
 from torch import Tensor
 
-from clrnet.payload import channel
 from clrnet.core.image import luminance
+from clrnet.payload import channel
 
 PATH_QUALITY = 85  # the JPEG of the path the margin is checked on (issue 7: 75-90)
 PATH_AREA = 0.40  # the crop's area the windows keep

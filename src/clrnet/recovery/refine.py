@@ -90,7 +90,7 @@ def refine_frame(net: RefineNet, painted: Tensor, base: Tensor, keep: Tensor, th
     return (painted + delta * (1 - keep)).clamp(0, 1)
 
 
-SHIPPED = "clrnet-v2-refine"  # weights/refine/<name>.safetensors, its card beside it
+SHIPPED = "clrnet-v2-refine"  # weights/clrnet-v2/<name>.safetensors, its card beside it
 
 
 def load_refine(path: str | None = None) -> RefineNet | None:
@@ -101,7 +101,7 @@ def load_refine(path: str | None = None) -> RefineNet | None:
     from safetensors import safe_open
     from safetensors.torch import load_file
 
-    src = path or str(resources.files("clrnet") / "weights" / "refine" / f"{SHIPPED}.safetensors")
+    src = path or str(resources.files("clrnet") / "weights" / "clrnet-v2" / f"{SHIPPED}.safetensors")
     try:
         with safe_open(src, "pt") as f:
             cfg = json.loads((f.metadata() or {}).get("refine_config", "{}"))

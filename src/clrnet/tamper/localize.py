@@ -16,7 +16,7 @@ clipped (near black or white) no protection can survive, edited or not: those pa
 never marked.
 
 Since 2026-12-02 these thresholds stand in only where the learned reading of the same evidence
-(``segment``, shipped as ``weights/tamper``) is switched off (``ProtectionConfig(tamper_net=False)``)
+(``segment``, shipped in ``weights/clrnet-v2``) is switched off (``ProtectionConfig(tamper_net=False)``)
 or absent; they still choose the blocks left out when a payload is decoded again around an edit.
 """
 

@@ -28,12 +28,11 @@ from kornia.filters import gaussian_blur2d
 from PIL import Image
 from torch import Tensor, nn
 
-from clrnet.core.image import pil_to_tensor
+from clrnet.core.image import box_mean, local_std, pil_to_tensor
 from clrnet.payload import channel
-from clrnet.core.image import box_mean, local_std
 
 N_FEATURES = 11  # the last: the received photo against the payload's thumbnail (0 without one)
-SHIPPED = "clrnet-v2-tamper"  # weights/tamper/<name>.safetensors, its card beside it
+SHIPPED = "clrnet-v2-tamper"  # weights/clrnet-v2/<name>.safetensors, its card beside it
 # the codeword the evidence is read against (feature 9): the decoded payload's, or a failed checksum's best path
 EXACT, BEST_PATH = 1.0, 0.5
 MIN_AREA = 0.02  # share of the window an edited region the network finds must cover
@@ -165,7 +164,7 @@ def load_tamper(path: str | None = None) -> tuple[TamperNet, float] | None:
     from safetensors import safe_open
     from safetensors.torch import load_file
 
-    src = path or str(resources.files("clrnet") / "weights" / "tamper" / f"{SHIPPED}.safetensors")
+    src = path or str(resources.files("clrnet") / "weights" / "clrnet-v2" / f"{SHIPPED}.safetensors")
     try:
         with safe_open(src, "pt") as f:
             meta = json.loads((f.metadata() or {}).get("tamper_config", "{}"))

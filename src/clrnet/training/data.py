@@ -1,14 +1,16 @@
-"""data."""
+"""Training photos: random square crops of the train split, drawn by a seeded generator."""
 
 from __future__ import annotations
 
 import hashlib
 import os
 from pathlib import Path
+
 import numpy as np
 import torch
 from PIL import Image
 from torch import Tensor
+
 from clrnet.core.geometry import resize
 from clrnet.files.datasets import list_images
 

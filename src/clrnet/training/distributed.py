@@ -1,6 +1,6 @@
 """Data-parallel training with ``torch.distributed`` (what ``torchrun`` sets up).
 
-``torchrun --nproc_per_node=N -m clrnet.train --config refine`` starts N
+``torchrun --nproc_per_node=N -m clrnet.cli.train --config refine`` starts N
 processes; each reads RANK / WORLD_SIZE / MASTER_ADDR from the environment and
 joins one process group: gloo on CPUs, nccl when every process has a GPU. The
 reconstruction network is wrapped in DistributedDataParallel, which averages

@@ -35,21 +35,21 @@ from pydantic import BaseModel
 from safetensors.torch import save_file
 from torch import Tensor
 
-from clrnet.training.data import PhotoBank
-from clrnet.files.datasets import default_data_root, list_images
-from clrnet.core.image import pil_to_tensor, tensor_to_pil
 from clrnet.core.geometry import FULL_FRAME, box_mask, sample_crop_box
+from clrnet.core.image import pil_to_tensor, tensor_to_pil
+from clrnet.files.datasets import default_data_root, list_images
 from clrnet.payload import codec
 from clrnet.recovery.paint import paint, upsample
-from clrnet.training.checkpoint import checkpoint, cosine, resume
-from clrnet.training.distributed import World
 from clrnet.recovery.refine import PROCESS_SIDE, RefineNet, coarseness_of, load_refine
+from clrnet.training.checkpoint import checkpoint, cosine, resume
+from clrnet.training.data import PhotoBank
+from clrnet.training.distributed import World
 
 
 def budgets() -> tuple[int, ...]:
     """Thumbnail bytes of the channel's working levels 256 ... 2048 (3:2 frames)."""
-    from clrnet.sync.frame import LEVELS
     from clrnet.models.designed import Protector
+    from clrnet.sync.frame import LEVELS
 
     p = Protector()
     return tuple(p.thumbnail_budget(lv, round(lv * 2 / 3)) for lv in LEVELS)

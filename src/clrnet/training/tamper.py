@@ -28,12 +28,12 @@ from PIL import Image
 from pydantic import BaseModel
 from safetensors.torch import save_file
 
-from clrnet.files.datasets import default_data_root, list_images
-from clrnet.core.image import pil_to_tensor, tensor_to_pil
-from clrnet.training.checkpoint import checkpoint, cosine, resume
 from clrnet.attacks.edits import EDITS, MASK_KINDS, apply_edit, make_mask
+from clrnet.core.image import pil_to_tensor, tensor_to_pil
+from clrnet.files.datasets import default_data_root, list_images
 from clrnet.tamper.localize import regions
 from clrnet.tamper.segment import MIN_AREA, N_FEATURES, TamperNet, block_truth
+from clrnet.training.checkpoint import checkpoint, cosine, resume
 
 ATTACKS = ("none", "jpeg90", "jpeg80", "jpeg70", "jpeg50", "scale150", "scale70", "scale50", "gaussian", "median",
            "noise", "dropout")
@@ -114,8 +114,8 @@ def collect(cfg: TamperConfig, folder: Path, out: Path, n: int, seed: int, progr
 def _collect_shard(job: tuple) -> int:
     """One shard of :func:`collect`, written atomically; the number of cases it covers."""
     from clrnet.attacks.real import REAL_ATTACKS
-    from clrnet.protection.config import ProtectionConfig
     from clrnet.models.designed import Protector
+    from clrnet.protection.config import ProtectionConfig
 
     cfg, folder, out, s, lo, hi, seed = job
     torch.set_num_threads(1 if cfg.workers > 1 else cfg.threads)

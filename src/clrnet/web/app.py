@@ -21,10 +21,10 @@ from fastapi import FastAPI, File, Form, Query, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from PIL import Image
 
+from clrnet.api import Model, get_model, inspect, protect
+from clrnet.core.geometry import parse_size
 from clrnet.files.formats import OutputFormat, choose_format, save_photo
 from clrnet.files.imageio import ImageInputError, Photo, read_photo
-from clrnet.core.geometry import parse_size
-from clrnet.api import Model, get_model, inspect, protect
 
 DEFAULT_MAX_UPLOAD_MB = 50
 MEDIA_TYPES = {"jpeg": "image/jpeg", "webp": "image/webp", "png": "image/png", "tiff": "image/tiff"}
@@ -95,7 +95,7 @@ def create_app(model: Model | str | None = None, max_upload_mb: float = DEFAULT_
     @app.get("/api/health")
     def health() -> dict:
         """The model in use and the upload limit."""
-        return {"status": "ok", "model": getattr(m, "name", None) or getattr(m.cfg, "name", "clrnet"),
+        return {"status": "ok", "model": m.name,
                 "max_upload_mb": max_upload_mb}
 
     @app.post("/api/protect", responses={200: {"content": {"image/*": {}}}})

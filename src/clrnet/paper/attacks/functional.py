@@ -12,7 +12,8 @@ import io
 import numpy as np
 import torch
 from kornia.enhance import jpeg_codec_differentiable
-from kornia.filters import gaussian_blur2d, median_blur as _kmedian
+from kornia.filters import gaussian_blur2d
+from kornia.filters import median_blur as _kmedian
 from PIL import Image
 from torch import Tensor
 

@@ -15,9 +15,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from clrnet.paper.config import AttackConfig
 from clrnet.core.geometry import Box, crop, resize
 from clrnet.paper.attacks import functional as A
+from clrnet.paper.config import AttackConfig
 
 
 @dataclass

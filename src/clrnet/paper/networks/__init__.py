@@ -3,7 +3,11 @@
 from clrnet.paper.networks.discriminator import PatchDiscriminator, lsgan_loss
 from clrnet.paper.networks.hint import ThumbnailHint
 from clrnet.paper.networks.invertible import (
-    AffineCoupling, HaarDownsample, HaarUpsample, InvertibleUNet, coordinate_features
+    AffineCoupling,
+    HaarDownsample,
+    HaarUpsample,
+    InvertibleUNet,
+    coordinate_features,
 )
 from clrnet.paper.networks.localizer import Localizer, coordinate_targets
 from clrnet.paper.networks.preprocessor import Preprocessor

@@ -23,8 +23,8 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from clrnet.recovery.paint import distance_to, harmonic_extension
 
+from clrnet.recovery.paint import distance_to, harmonic_extension
 
 
 def _laplacian(x: Tensor) -> Tensor:

@@ -15,8 +15,8 @@ scores an L1 of about 0.09 on training crops.
 from __future__ import annotations
 
 import torch
-from torch import Tensor, nn
 import torch.nn.functional as F
+from torch import Tensor, nn
 
 from clrnet.paper.config import LocalizerConfig
 

@@ -1,0 +1,140 @@
+"""``clrnet train``: the paper's model, the reconstruction network and the tamper network;
+``python -m clrnet.cli.train`` is the same command for torchrun."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from clrnet.cli.common import _fail
+
+app = typer.Typer()
+
+
+@app.command()
+def train(
+    config: str = typer.Option("small", "--config", "-c", help="YAML config file or built-in name (small, paper; refine: the reconstruction network; tamper: the tamper network)."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Dataset root with train/ and val/ (default: $CLRNET_DATA or ../shared/datasets)."),
+    run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Checkpoints, log.csv, best.safetensors (default: runs/<name>)."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Train until this step (default: the config's)."),
+    nproc: int = typer.Option(1, "--nproc", help="Data-parallel processes on this machine (runs torchrun). "
+                              "Global batch = batch_size x nproc."),
+) -> None:
+    """Train (or resume training) a model; logs to RUN_DIR/log.csv."""
+    from clrnet.paper.config import load_config
+    from clrnet.paper.training import Trainer
+    from clrnet.training.distributed import close_world, init_world
+
+    refine_cfg = _refine_config(config)
+    tamper_cfg = _tamper_config(config)
+    if nproc < 1:
+        _fail(f"--nproc {nproc}: must be at least 1")
+    if tamper_cfg is not None:
+        from clrnet.training.tamper import train_tamper
+
+        rd = run_dir or Path("runs") / tamper_cfg.name
+        if (rd / "last.pt").is_file():
+            typer.echo(f"resuming {rd}")
+        try:
+            best = train_tamper(tamper_cfg, rd, data, steps)
+        except FileNotFoundError as e:
+            _fail(f"{e} (set --data or $CLRNET_DATA)")
+        typer.echo(f"done: {best} (best on validation, with its threshold), {rd}/last.pt")
+        return
+    if nproc > 1:
+        _torchrun(nproc, config, data, run_dir, steps)
+        return
+    if refine_cfg is not None:
+        from clrnet.training.refine import train_refine
+
+        world = init_world()
+        rd = run_dir or Path("runs") / refine_cfg.name
+        if (rd / "last.pt").is_file() and world.main:
+            typer.echo(f"resuming {rd}")
+        try:
+            best = train_refine(refine_cfg, rd, data, steps, world=world)
+        except (FileNotFoundError, ValueError) as e:
+            _fail(f"{e} (set --data or $CLRNET_DATA)" if isinstance(e, FileNotFoundError) else str(e))
+        finally:
+            close_world(world)
+        if world.main:
+            typer.echo(f"done: {best} (best on validation), {rd}/last.safetensors")
+        return
+
+    try:
+        cfg = load_config(config)
+    except (FileNotFoundError, ValueError) as e:
+        _fail(str(e))
+    rd = run_dir or Path("runs") / cfg.name
+    world = init_world()
+    try:
+        trainer = Trainer(cfg, rd, data, world=world)
+    except FileNotFoundError as e:
+        close_world(world)
+        _fail(f"{e} (set --data or $CLRNET_DATA)")
+    if trainer.state.step and world.main:
+        typer.echo(f"resuming {rd} from step {trainer.state.step}")
+    try:
+        trainer.fit(steps)
+    finally:
+        close_world(world)
+    if world.main:
+        typer.echo(f"done: {rd}/best.safetensors (best on validation), {rd}/last.safetensors")
+
+
+def _torchrun(nproc: int, config: str, data: Optional[Path], run_dir: Optional[Path], steps: Optional[int]) -> None:
+    """``clrnet train --nproc N``: the same command under torchrun on this machine."""
+    import subprocess
+
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+           "-m", "clrnet.cli.train", "--config", config]
+    for flag, value in (("--data", data), ("--run-dir", run_dir), ("--steps", steps)):
+        if value is not None:
+            cmd += [flag, str(value)]
+    typer.echo("running: " + " ".join(cmd[2:]))
+    code = subprocess.call(cmd)
+    if code:
+        raise typer.Exit(code)
+
+
+def _config_of_kind(config: str, kind: str) -> dict | None:
+    """The YAML of ``config`` (a file or a built-in name) if it says ``kind: <kind>``, else None."""
+    from importlib import resources
+
+    import yaml
+
+    path = Path(config)
+    res = resources.files("clrnet") / "configs" / f"{config}.yaml"
+    text = path.read_text() if path.is_file() else (res.read_text() if res.is_file() else "")
+    data = yaml.safe_load(text) if text else None
+    if not isinstance(data, dict) or data.get("kind") != kind:
+        return None
+    return {k: v for k, v in data.items() if k != "kind"}
+
+
+def _refine_config(config: str):
+    """The reconstruction network's config if ``config`` names one (``kind: refine``), else None."""
+    from clrnet.training.refine import RefineConfig
+
+    data = _config_of_kind(config, "refine")
+    return None if data is None else RefineConfig.model_validate(data)
+
+
+def _tamper_config(config: str):
+    """The tamper network's config if ``config`` names one (``kind: tamper``), else None."""
+    from clrnet.training.tamper import TamperConfig
+
+    data = _config_of_kind(config, "tamper")
+    return None if data is None else TamperConfig.model_validate(data)
+
+
+def main() -> None:
+    """``torchrun -m clrnet.cli.train --config ...``: the train command in each process."""
+    app(sys.argv[1:], prog_name="clrnet train")
+
+
+if __name__ == "__main__":
+    main()
