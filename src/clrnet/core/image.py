@@ -35,7 +35,7 @@ def plain_cpu(*ts: Tensor) -> bool:
 def box_mean(y: Tensor, window: int) -> Tensor:
     """Mean over a ``window`` x ``window`` neighbourhood of (B, C, H, W), edges
     replicated, same size (OpenCV's box filter where no gradient is needed: torch's
-    pooling is ten times slower on the CPU)."""
+    pooling is much slower on the CPU)."""
     if plain_cpu(y):
         import cv2
 

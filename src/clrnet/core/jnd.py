@@ -29,7 +29,7 @@ def jnd_map(x: Tensor, floor: float = 1.0, slope: float = 0.22, cap: float = 9.0
     and brightest tenth of the range, where the eye is least sensitive.
     """
     y = luminance(x)
-    if plain_cpu(y):  # the same map in place on NumPy planes: a 12 MP photo in 0.2 s instead of 0.6 s
+    if plain_cpu(y):  # the same map in place on NumPy planes: faster on large photos
         out = np.stack([_jnd_plane(p, floor, slope, cap, dark) for p in y[:, 0].numpy()])
         return torch.from_numpy(out)[:, None]
     sd = local_std(y * 255, 7)

@@ -4,8 +4,7 @@ A 12 MP photo in single precision is 48 MB per plane, and protecting or
 inspecting one creates and frees a few hundred such arrays. glibc's malloc
 serves every block that large with a fresh ``mmap`` and returns it on ``free``,
 so each new array first page-faults through all of its memory: at 12 MP that
-costs more than the arithmetic (measured: protect 4.4 s -> 2.4 s, inspect
-6.7 s -> 2.9 s on 2 cores). :func:`keep_freed_memory` tells glibc to serve
+costs more than the arithmetic. :func:`keep_freed_memory` tells glibc to serve
 large blocks from its heap and keep freed memory there, so the next array
 reuses pages already mapped. The process keeps its peak memory until it exits
 (``clrnet bench`` reports the peak either way). The command line, the web

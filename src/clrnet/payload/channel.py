@@ -176,7 +176,7 @@ def whiten(x: Tensor) -> Tensor:
     # reflection needs more than 2 pixels a side; a sliver of a window (a box at the edge of a
     # photo 2 px wide, found by the fuzzer) repeats its edge instead
     reflect = min(shape[-2:]) > 2
-    if plain_cpu(x4):  # OpenCV's separable filter: a 2048 px frame in 0.01 s instead of 0.08 s
+    if plain_cpu(x4):  # OpenCV's separable filter: much faster on large frames
         import cv2
 
         kn = k1.numpy()
@@ -282,8 +282,7 @@ def presence_map(layout: Layout, q: Tensor, y0: int, x0: int, bits: Tensor | Non
 
     Also the signal-to-noise ratio of one block's correlation where the protection is
     intact (the better half of the window by local agreement): how reliable the map is
-    after whatever the photo went through (about 1 after JPEG 90, 0.6 after JPEG 50 or
-    a median filter, at 256 px)."""
+    after whatever the photo went through (lower after heavy JPEG or a median filter)."""
     h, w = q.shape
     b = layout.block
     if (h - (-y0) % b) // b <= 0 or (w - (-x0) % b) // b <= 0:
@@ -327,8 +326,8 @@ def pilot_pattern(layout: Layout, y0: int, x0: int, h: int, w: int) -> np.ndarra
     """The whitened pilot pattern over frame pixels [y0, y0 + h) x [x0, x0 + w), (h, w):
     the region alone, built with the whitening blur's 2 px beyond each side, so it is
     the slice of the whole frame's pattern (each box an inspection tries has a frame
-    of its own shape; building that frame's whole pattern for one window cost 0.17 s
-    of every such try)."""
+    of its own shape, and building that frame's whole pattern for one window made every
+    such try slow)."""
     return _pilots(layout, y0 - 2, x0 - 2, h + 4, w + 4)[2:-2, 2:-2]
 
 

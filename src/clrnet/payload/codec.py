@@ -6,15 +6,13 @@ carry a fixed-length grid: the DCT coefficients of a small YCbCr grid of the
 photo (:mod:`.grid`), bit-packed to fill the budget exactly, which the recovery
 can also hold the reconstruction to (``reconstruction.consistency``). It beats a
 WebP thumbnail at these sizes, whose fixed part alone is 36 bytes (a flat 16 x 16
-picture, RIFF header dropped): on val photos at 768 x 512 the grid at 95 bytes
-came back +4.66 dB over the best inpainting, WebP at 82 bytes +4.01. Larger
-channels carry a WebP or an AVIF thumbnail, as large as the budget allows, whichever
-comes closer to the photo. Both are sent without their containers, which are the
-same for every file but a few fields: WebP's 12-byte RIFF header, AVIF's 270 bytes
-of boxes (:mod:`.avif`). With its boxes dropped AVIF comes 0.5 dB closer than WebP
-at 640 and 960 bytes (val photos, thumbnail against photo); with them, WebP had
-been the best per byte against JPEG, AVIF and JPEG XL. Channels whose WebP would
-come out too small carry a raw RGB565 thumbnail.
+picture, RIFF header dropped). Larger channels carry a WebP or an AVIF thumbnail,
+as large as the budget allows, whichever comes closer to the photo. Both are sent
+without their containers, which are the same for every file but a few fields:
+WebP's 12-byte RIFF header, AVIF's 270 bytes of boxes (:mod:`.avif`). With its
+boxes dropped AVIF can come closer than WebP (so both are tried); with them, WebP
+had been the best per byte against JPEG, AVIF and JPEG XL. Channels whose WebP
+would come out too small carry a raw RGB565 thumbnail.
 """
 
 from __future__ import annotations
@@ -101,8 +99,8 @@ def decode_raw(body: bytes) -> Image.Image:
 
 
 # the thumbnail codecs of the larger budgets: kind, encoder searched with, decoder, longest side,
-# encoder of the chosen quality (AVIF: libavif's speed 9 chooses the quality, 3 ms a thumbnail;
-# speed 6, 30 ms, then finds the side: 0.3-0.4 dB closer to the photo at the same bytes)
+# encoder of the chosen quality (AVIF: libavif's fast speed 9 searches the quality; the slower
+# speed 6 then finds the side, closer to the photo at the same bytes)
 CODECS = ((WEBP, encode_webp, decode_webp, 160, None),
           (AVIF, partial(avif.encode, speed=9), avif.decode, avif.MAX_SIDE, partial(avif.encode, speed=6)))
 
@@ -234,7 +232,7 @@ def _largest_fitting(coded, lo: int, hi: int, budget: int) -> tuple[int, bytes]:
     grow about as a power of its side): each step aims where the line through the
     largest fitting side and the smallest failing one meets the budget; every third
     step halves the interval instead, so it never takes much longer than bisection
-    and usually takes 4 or 5 encodings instead of 8."""
+    and usually takes fewer encodings."""
     data = coded(lo)
     fail: tuple[int, int] | None = None  # (side, bytes) of the smallest side known not to fit
     step = 0

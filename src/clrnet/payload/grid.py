@@ -9,7 +9,7 @@ allocation over a model of their variance (natural photos' power falls as about
 1 / f^1.8; the model's constants, fitted on ``train/``, are printed by
 ``scripts/fit_grid_spectrum.py``). Each coefficient is quantised uniformly with
 the step that is optimal for a Gaussian of its modelled spread (Max, 1960),
-widened 1.2x (on 225 training photos at 256 px: +0.05 dB, 1.3x on the DCs' spread too).
+widened 1.2x: the coefficients are heavier-tailed than a Gaussian.
 
 Encoder and decoder derive the same plan from the frame's shape (the message's
 size field) and the budget, so nothing but the coefficients is sent. Decoding
@@ -17,9 +17,8 @@ gives the grid as an RGB image and, for :mod:`clrnet.recovery.consistency`,
 the interval each coded coefficient was quantised into: the recovery is made to
 agree with them.
 
-Upsampled alone, the 5-byte grid brought the cut-away part of Kodak's photos at 256²
-(JPEG 80, crops keeping 25-100 %) to 16.94 dB where the 2 x 2 cells brought it to
-16.30 (``clrnet eval``'s ablation).
+Even upsampled alone, the smallest grid brings the cut-away part back closer than the
+2 x 2 cells it replaced (``clrnet eval``'s ablation).
 """
 
 from __future__ import annotations
@@ -36,10 +35,9 @@ from scipy.fft import dctn, idctn
 # log variance of a coefficient at (fx, fy) cycles per long side, per plane (Y, Cb, Cr):
 # A + log(cells) - alpha * log(fx^2 + fy^2 + f0^2) + log(box attenuation)
 SPECTRUM = ((4.7973, 0.9169, 0.3614), (1.8230, 0.9058, 0.3034), (1.6749, 0.8750, 0.4856))
-DC_MEAN = (116.3, 0.0, 0.0)  # luma: the photos' mean (train/); chroma: grey (train: -8.6, 3.6), so grey is a level
-# its spread across photos (30.3, 11.6, 10.3), widened for the tails: 1.3x for luma; for chroma so
-# that a blue sky or an orange wall is not clipped (train: -0.02 dB on average, a flat sky's
-# mean error 9.2 -> 6.5 levels)
+DC_MEAN = (116.3, 0.0, 0.0)  # luma: the photos' mean (train/); chroma: grey (near the photos' mean), so grey is a level
+# its spread across photos (train/), widened for the tails: 1.3x for luma; for chroma so
+# that a blue sky or an orange wall is not clipped
 DC_STD = (39.4, 20.0, 17.8)
 STEP_SCALE = 1.2  # steps 1.2x Max's: the coefficients are heavier-tailed than a Gaussian
 RGB_WEIGHT = (3.0, 3.26, 2.48)  # squared RGB error per unit of squared Y, Cb, Cr error
@@ -77,10 +75,8 @@ class GridPlan:
 def effective_side(bits: int) -> float:
     """The long side of the thumbnail a grid of ``bits`` is worth to the reconstruction
     (the network's coarseness input and the border's reach): one byte per pixel,
-    sqrt(bits / 8). The grid itself is finer, but most of its coefficients are coarse;
-    chosen on val (bsds500, 20 photos, JPEG 80): at 256² (5 bytes) 2.2 gave +1.52 dB
-    over the best inpainting where the grid's 4 gave +1.40, at the photos' own size
-    (11 bytes) +2.26 where 7 gave +2.28."""
+    sqrt(bits / 8). The grid itself is finer, but most of its coefficients are coarse:
+    chosen on val, better than the grid's side at 256² and as good at the photos' own size."""
     return math.sqrt(bits / 8)
 
 
@@ -111,9 +107,8 @@ def _variance(plane: int, v: int, u: int, gw: int, gh: int, width: int, height: 
 def plan(width: int, height: int, bits: int) -> GridPlan:
     """Greedy bit allocation: bits go, per bit spent, to the coefficient whose modelled RGB
     error falls most. A chroma coefficient gets 2 bits or none: with 1 bit it would be
-    +-half a step, never zero, and grey areas would take a colour cast (train: 4.0 -> 2.0
-    levels of chroma on greyscale photos, +0.01-0.03 dB). Sent in order of plane, then
-    zig-zag frequency."""
+    +-half a step, never zero, and grey areas would take a colour cast. Sent in order of
+    plane, then zig-zag frequency."""
     gw, gh = grid_shape(width, height, bits)
     items = [(p, v, u) for p in range(3) for v in range(gh) for u in range(gw)]
     var = {it: _variance(it[0], it[1], it[2], gw, gh, width, height) for it in items}

@@ -26,7 +26,7 @@ PUNCTURE = {"1/2": (1, 1), "2/3": (1, 1, 1, 0), "3/4": (1, 1, 1, 0, 0, 1)}
 def _branch(state: int, u: int) -> tuple[int, int]:
     """Next state and the two coded bits (as ``first * 2 + second``) from ``state`` on input
     ``u``, in commpy's numbering (the latest input in the state's top bit): its trellis
-    tables, built here because importing commpy (it imports sympy) took 2 s of every
+    tables, built here because importing commpy (it imports sympy) slowed every
     inspect's start."""
     older = int(format(state, f"0{MEMORY}b")[::-1], 2)  # bit i: the input i + 1 steps ago
     register = u | (older << 1)  # bit i: the input i steps ago, as the generators' bits
@@ -57,7 +57,7 @@ def encode(bits: Tensor, coded_bits: int, rate: str = "1/2") -> Tensor:
     """Convolutionally encode ``bits`` (0/1) with a zero tail, punctured to ``rate``,
     padded with zeros to ``coded_bits``. Each output stream is the message convolved
     with its generator's taps, mod 2 (commpy's ``conv_encode`` bit for bit, tested; it
-    steps the register in Python: 0.25 s for a 2048 px frame's payload)."""
+    steps the register in Python, slow for a large frame's payload)."""
     msg = np.concatenate([bits.numpy().astype(np.int64), np.zeros(MEMORY, np.int64)])
     streams = [np.convolve(msg, _taps(g))[:len(msg)] % 2 for g in GENERATORS]
     coded = np.stack(streams, 1).reshape(-1).astype(np.uint8)

@@ -24,20 +24,16 @@ class ProtectionConfig(BaseModel):
     pilot_prominence: float = 5.5  # peak prominence of the pilot search below which a box is dropped
     pilot_search_prominence: float = 6.0  # the same for the search over a whole frame
     # ... and how far it must also stand above the chance maximum of the positions searched,
-    # sqrt(2 ln P) (``search_excess``): chosen on val, where the highest of 22 165 searches in
-    # 600 never-protected images stood 1.46 above it (the 3 that were false alarms: 1.01-1.11)
-    # and each of the 54 crops the search found (40 photos at 256 px, 20 at their own
-    # size, six attacks) 1.95 or more, but one at a box of IoU 0.59 (1.50)
+    # sqrt(2 ln P) (``search_excess``): chosen on val between the highest chance peaks of
+    # never-protected images and the lowest peaks of the crops the search found
     pilot_search_excess: float = 1.8
-    # ruler strength that reads at chance: what is left of a single protection taken away
-    # (val: 0.16-0.29; a photo never protected 0.16-0.33), and so do some earlier
-    # protections the pilots' search then finds beneath (0.24-0.29)
+    # ruler strength that reads at chance: about what a single protection taken away leaves,
+    # what a photo never protected shows, and what some earlier protections found beneath show
     beneath_min_strength: float = 0.30
     # look beneath every protection however weak the ruler left there; a layer found
     # where that ruler reads below beneath_min_strength then needs its payload's
-    # checksum. False (``Protector.fast``): nothing is looked for there (val: 0.894 of
-    # laundered crops found instead of 0.956; a protected 256 px photo, uncropped,
-    # inspected in 0.28 s instead of 1.23 s)
+    # checksum. False (``Protector.fast``): nothing is looked for there (fewer laundered crops
+    # found, a much faster inspect)
     thorough: bool = True
     # a box the ruler backs at least this strongly is also taken when its pilots reach
     # joint_floor in both statistics and joint_sum together (``jointly_verified``)
@@ -53,14 +49,8 @@ class ProtectionConfig(BaseModel):
     # then the robust layout): at 2048 px rate 2/3 carries 855 bytes instead of 640
     margin_rate: dict[int, str] = {2048: "2/3"}
     code_rate: dict[int, str] = {256: "3/4"}  # punctured inner code by working level (else "1/2"):
-    # chosen on val by the recovery it buys (gain over the best inpainting, JPEG 80), not by how
-    # often the payload decodes: at 256 px rate 3/4 carries 11 bytes where 1/2 carried 5 (val
-    # photos 1-20 / 21-40: +1.79 -> +2.19 / +1.20 -> +1.49 dB; payload decoded 1.00 -> 0.95 /
-    # 0.98 -> 0.92); at 384 and 512 px one block per bit where two carried 11 and 17 bytes
-    # (18 and 40 now: +2.20 -> +2.63 and +2.66 -> +3.42 dB; decoded 0.97 -> 0.95 both). At 2048 px
-    # rate 2/3 (855 bytes, not 640) gained +0.5 dB on val photos enlarged to 3200 and 4000 px,
-    # all decoded, but lost the payload on two of the five real 8 MP photos (brick walls):
-    # enlarged photos are too smooth to choose a rate for real ones, so 2048 px keeps 1/2
+    # chosen on val by the recovery it buys, not by how often the payload decodes; 2048 px keeps 1/2:
+    # enlarged val photos are too smooth to choose a rate for real ones
     host_boost: float = 1.0  # informed embedding: extra amplitude where the photo opposes a bit
     refine: bool = True  # the learned reconstruction on top of the painted thumbnail (if shipped)
     # the learned reading of the presence evidence for edits (``tamper.segment``, if shipped);

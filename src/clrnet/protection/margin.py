@@ -2,8 +2,8 @@
 
 A large photo carries a long payload at the inner code's rate 1/2, one block per
 coded bit. Where the photo's own texture fills the carrier's band everywhere (a
-stony field, a gravel road in full sun), a 40 % crop of it reads 11-15 % of its
-bits wrong, more than the code corrects, and the payload is lost though the
+stony field, a gravel road in full sun), a crop of it reads more of its bits
+wrong than the code corrects, and the payload is lost though the
 pilots stand out clearly. The protector therefore tries its payload on the
 path such a photo takes, the whole protected photo downscaled to its working
 frame (a 2048 px long side) and through JPEG 85, read from the four corner
@@ -53,9 +53,8 @@ def survives(protected: Tensor, layout: channel.Layout, bits: Tensor,
     decode from each corner window after the path: downscaled to the working frame by
     Pillow's Lanczos filter, JPEG 85. ``decode`` is the protector's soft decoder.
 
-    (Downscaled by the decoder's own resampling, a triangle filter that blurs the
-    carrier more than Lanczos, the check also failed a smooth 5120 px photo of sky and
-    water whose 40 % crops, downscaled by Lanczos, decode with pilots at 100.)"""
+    (Lanczos, as a real path would: the decoder's own triangle filter blurs the carrier
+    more, and the check then failed photos whose crops decode.)"""
     from clrnet.core.image import tensor_to_pil
 
     small = tensor_to_pil(protected).resize((layout.width, layout.height), Image.Resampling.LANCZOS)

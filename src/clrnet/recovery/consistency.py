@@ -12,9 +12,8 @@ quantity of the frame lies in its interval (a quantity already inside its
 interval is left alone: the projection changes nothing it does not have to).
 The correction of a cell is spread over its cut-away pixels, divided by their
 share of the cell, and smoothed by bilinear interpolation between cells; a few
-iterations converge. On val (bsds500, 20 photos, JPEG 80) it adds 0.07-0.13 dB
-at 256² and 0.1 dB at the photos' own size; most in the crops that keep most of
-the frame, where the cut-away strips' cells are partly kept.
+iterations converge. It helps most in the crops that keep most of the frame, where
+the cut-away strips' cells are partly kept.
 """
 
 from __future__ import annotations
@@ -94,9 +93,8 @@ def thumbnail_bounds(message: bytes, frame: tuple[int, int]) -> list[PlaneBounds
     """The bounds a decoded thumbnail message (as ``codec.decode_message`` takes it) puts on
     a frame of ``frame`` (W, H): the grid's coefficient intervals. WebP, AVIF and RGB565
     thumbnails give none: a WebP or AVIF pixel is not its cell's mean to within a known step (its
-    chroma is subsampled, its error unbounded), and held to its pixels within even 8
-    levels the recovery lost 0.5 dB (val photos at 768 x 512, JPEG 80: +3.85 -> +3.35 dB
-    over the best inpainting; within 3 levels +2.93)."""
+    chroma is subsampled, its error unbounded), and holding the recovery to its pixels,
+    even loosely, made it worse."""
     from clrnet.payload import codec, grid
 
     if len(message) > codec.TINY_MAX:

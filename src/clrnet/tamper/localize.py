@@ -41,11 +41,10 @@ class TamperThresholds:
 
 
 STRICT = TamperThresholds(low=0.10, high=0.40, min_area=0.05)
-NOISY_SNR = 0.75  # intact-block SNR below which STRICT applies (val: unedited photos called
-# edited 43 % -> 8 % over JPEG 90/80/50, median, dropout; mask F1 0.68 -> 0.63)
-JPEG_STRICT = 75  # JPEG quality at or below which STRICT applies whatever the SNR (val, 24
-# photos at 256 px: after JPEG 70 unedited photos called edited 25 % -> 4 %, mask F1 0.665 ->
-# 0.667; after JPEG 80 STRICT cost 0.05 of F1 for no fewer false alarms, so 80 keeps the SNR rule)
+NOISY_SNR = 0.75  # intact-block SNR below which STRICT applies: there weak regions of unedited
+# photos look like edits, and far fewer false alarms are worth a little mask F1
+JPEG_STRICT = 75  # JPEG quality at or below which STRICT applies whatever the SNR: heavy JPEG
+# empties smooth areas; at 80 STRICT cost F1 for no fewer false alarms, so 80 keeps the SNR rule
 
 
 def thresholds_for(snr: float, jpeg_quality: int | None = None) -> TamperThresholds:

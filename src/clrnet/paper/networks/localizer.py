@@ -9,7 +9,7 @@ Our addition (deep supervision): the map has two channels that training
 pushes towards the original-frame (x, y) coordinates of each received pixel.
 A dense target gives every pixel a gradient instead of five numbers. Beware:
 a map that ignores the input and returns the uncropped coordinates already
-scores an L1 of about 0.09 on training crops.
+scores a low L1, so a low L1 alone does not show that position is decoded.
 """
 
 from __future__ import annotations
