@@ -220,6 +220,22 @@ def real_path_study(m: Model, o: Options) -> Result:
     return res
 
 
+def sharing_study(m: Model, o: Options) -> Result:
+    """Photos sent the way people share them: whole and cropped, downscaled to a messenger's
+    long side, JPEG 70-90 (4:2:0) or WebP 80; inspected without the original size."""
+    from clrnet.evaluation.sharing import sharing_figure, sharing_rows, sharing_table
+
+    t0 = time.time()
+    rows = sharing_rows(m, o.data, _limit(o), o.seed)
+    if not rows:
+        raise ValueError(f"{o.data}: no photos")
+    photos = len({r["photo"] for r in rows})
+    text = markdown_table(sharing_table(rows), f"### {o.data.name}: {m.name}, {photos} photos protected at full "
+                                               f"size, sent whole and as one crop (25-90 %) at each long side, "
+                                               f"seed {o.seed} ({time.time() - t0:.0f} s)", 3)
+    return Result(rows, text, lambda path: sharing_figure(rows, path))
+
+
 def paper_study(m: Model, o: Options) -> Result:
     """The paper's model in the papers' protocol: Table I's layout beside the paper's numbers."""
     from clrnet.evaluation.protocol import PROTOCOL_ATTACKS
@@ -262,6 +278,8 @@ STUDIES: dict[str, Study] = {s.name: s for s in (
     Study("capacity", "The payload's capacity by working level and kept area.", ("designed",), capacity_study),
     Study("real-path", "Photos of 8 MP and more: protect, crop 40 %, 2048 px, JPEG 85.", ("designed",),
           real_path_study),
+    Study("sharing", "Photos sent the way people share: whole or cropped, downscaled to 2048-720 px and to "
+                     "shares of the working frame, JPEG 70-90 or WebP 80.", ("designed",), sharing_study),
     Study("paper", "The paper's CLR-Net in Table I's layout beside the paper's numbers.", ("paper",), paper_study),
 )}
 

@@ -16,7 +16,7 @@ from clrnet.protection.config import ProtectionConfig
 from clrnet.reading.decode import Decoded, Decoder
 from clrnet.reading.pilots import pilot_boxes
 from clrnet.sync.align import RulerInput
-from clrnet.sync.frame import candidates, smaller_levels, working_level, working_size
+from clrnet.sync.frame import LEVELS, candidates, smaller_levels, working_level, working_size
 from clrnet.sync.ruler import RulerReadout
 from clrnet.sync.search import top_hypotheses
 
@@ -71,6 +71,21 @@ def not_found(received: Tensor, strength: float) -> Reading:
     return Reading(False, False, 0.0, FULL_FRAME, strength, 0.0, None, resize(received[None], wh, ww)[0])
 
 
+def _above(best: tuple[float, Box], size: tuple[int, int], levels: int, smallest: float
+           ) -> list[tuple[float, Box, int]]:
+    """The ruler's best box (and the whole photo, if that is another) at each working level
+    above those the box's implied size tries, up to where the received copy is ``smallest`` of
+    that level's frame: a copy downscaled below its working frame."""
+    s, box = best
+    w, h = size
+    out = []
+    for b in dict.fromkeys([box, FULL_FRAME]):
+        implied = max(w / max(b[2] - b[0], 1e-3), h / max(b[3] - b[1], 1e-3))
+        tried = candidates(implied)[:levels + 1]
+        out += [(s, b, lv) for lv in LEVELS if lv > max(tried[:2]) and implied >= smallest * lv]
+    return out
+
+
 def read(p: Readable, received: Tensor, top: int = 3, deep: bool = True, levels: int = 2,
          min_strength: float = 0.0, search: bool | None = None, joint: bool = True) -> Reading:
     """Localise, verify and decode: the ruler proposes its ``top`` boxes per axis, the pilots
@@ -119,6 +134,12 @@ def read(p: Readable, received: Tensor, top: int = 3, deep: bool = True, levels:
             d = p.decoder.decode_at(received, FULL_FRAME, level, hard=True)
             if d.verified:
                 found = d
+                break
+    if found is None and deep and cfg.downscaled_to < 1.0:
+        for s, box, level in _above(boxes[0], (w, h), levels, cfg.downscaled_to):
+            d = p.decoder.decode_at(received, box, level)
+            if d.verified:
+                found, strength = d, s
                 break
     if found is None and (deep if search is None else search):
         found, strength = first_verified(pilot_boxes(received, hx, hy, lambda lv: p.scheme.layout(lv, lv),

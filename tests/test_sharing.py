@@ -1,0 +1,72 @@
+"""Sharing routes (``clrnet eval sharing``) and reading a copy downscaled below its working frame."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from clrnet.api import inspect, protect
+from clrnet.core.geometry import box_iou
+from clrnet.evaluation.sharing import long_sides, send, sharing_rows, sharing_table
+from clrnet.models.designed import Protector
+from clrnet.protection.config import ProtectionConfig
+
+
+def test_long_sides_are_the_messengers_below_the_photo_and_shares_of_its_frame():
+    assert long_sides(4000, 3000) == [2048, 1600, 1536, 1280, 1080, 1024, 960, 819, 720, 614, 512]
+    # Kodak's 768 x 512 is worked at 768: 720, then 0.75 ... 0.25 of 768
+    assert long_sides(768, 512) == [720, 576, 384, 307, 230, 192]
+    sides = long_sides(481, 321)  # no messenger size below a small photo's own
+    assert sides == [288, 192, 154, 115, 96] and all(s < 481 for s in sides)
+
+
+def test_send_downscales_and_recompresses_with_420_chroma(photo):
+    out = send(photo, 200, "jpeg", 80)
+    assert max(out.size) == 200 and out.size[0] / out.size[1] == pytest.approx(photo.size[0] / photo.size[1], 0.02)
+    buf = io.BytesIO()
+    photo.resize(out.size, Image.Resampling.LANCZOS).save(buf, format="JPEG", quality=80, subsampling="4:2:0")
+    buf.seek(0)
+    assert np.array_equal(np.asarray(out), np.asarray(Image.open(buf).convert("RGB")))  # Pillow's own JPEG
+    small = photo.resize((100, 66))
+    assert send(small, 720, "webp", 80).size == small.size  # never enlarged
+
+
+def test_sharing_rows_measure_every_route_of_a_photo(tmp_path, photo):
+    photo.resize((300, 200)).save(tmp_path / "p.png")
+    rows = sharing_rows(Protector(), tmp_path, progress=False)
+    assert len(rows) == 2 * len(long_sides(300, 200))
+    for r in rows:
+        assert r["route"] in ("whole", "crop") and 0 < float(r["of frame"]) <= 300 / 256 + 0.01  # crops: as taken
+        assert isinstance(r["right verdict"], bool) and float(r["inspect (s)"]) > 0
+        assert (r["gain (dB)"] is None) == (r["route"] == "whole")
+    lines = sharing_table(rows)
+    assert {ln["route"] for ln in lines} == {"whole", "crop"}
+    assert all(0.0 <= float(ln["right verdict"]) <= 1.0 for ln in lines)
+
+
+def _half(image: Image.Image, f: float, q: int = 80) -> Image.Image:
+    small = image.resize((round(image.width * f), round(image.height * f)), Image.Resampling.LANCZOS)
+    buf = io.BytesIO()
+    small.save(buf, format="JPEG", quality=q)
+    buf.seek(0)
+    return Image.open(buf).convert("RGB")
+
+
+@pytest.mark.parametrize("cropped", [False, True])
+def test_a_copy_halved_below_its_working_frame_is_found_where_levels_above_are_read(photo, cropped):
+    """Halved, the copy implies a working frame two levels below its own, where the pilots are
+    never looked for: read with ``downscaled_to`` the levels above are tried too, and the
+    pilots verify the box there (the payload's carrier does not survive halving)."""
+    big = photo.resize((768, 512), Image.Resampling.LANCZOS)
+    prot = protect(big, Protector())
+    truth = (0.125, 0.1, 0.875, 0.9)
+    part = prot.crop((96, 51, 672, 461)) if cropped else prot
+    received = _half(part, 0.5)
+    assert not inspect(received, Protector()).protected  # today's default: not found
+    found = inspect(received, Protector(ProtectionConfig(downscaled_to=0.3)))
+    assert found.protected and found.cropped == cropped
+    if cropped:
+        assert box_iou(found.box, truth) > 0.95
