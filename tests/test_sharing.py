@@ -57,16 +57,16 @@ def _half(image: Image.Image, f: float, q: int = 80) -> Image.Image:
 
 @pytest.mark.parametrize("cropped", [False, True])
 def test_a_copy_halved_below_its_working_frame_is_found_where_levels_above_are_read(photo, cropped):
-    """Halved, the copy implies a working frame two levels below its own, where the pilots are
-    never looked for: read with ``downscaled_to`` the levels above are tried too, and the
-    pilots verify the box there (the payload's carrier does not survive halving)."""
+    """Halved, the copy implies a working frame two levels below its own, where the pilots were
+    never looked for: with ``downscaled_to`` (0.3, the default) the levels above are tried too,
+    and the pilots verify the box there (the payload's carrier does not survive halving)."""
     big = photo.resize((768, 512), Image.Resampling.LANCZOS)
     prot = protect(big, Protector())
     truth = (0.125, 0.1, 0.875, 0.9)
     part = prot.crop((96, 51, 672, 461)) if cropped else prot
     received = _half(part, 0.5)
-    assert not inspect(received, Protector()).protected  # today's default: not found
-    found = inspect(received, Protector(ProtectionConfig(downscaled_to=0.3)))
+    assert not inspect(received, Protector(ProtectionConfig(downscaled_to=1.0))).protected  # not looked for
+    found = inspect(received, "clrnet-v2")
     assert found.protected and found.cropped == cropped
     if cropped:
         assert box_iou(found.box, truth) > 0.95

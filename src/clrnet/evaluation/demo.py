@@ -8,7 +8,7 @@ the cut-away part back as coloured blur. So v2's demo enlarges her to 2048 x
 2048 (Lanczos), the working frame of a phone photo (638 bytes), where the
 flag, the rocket and the hair come back recognisably; ``size=512`` shows
 the photo as shipped. An enlarged photo is smoother than a real one of that
-size (the 8-MP path of ``evaluation_v2.real_path`` measures real ones)."""
+size (the 8-MP path of ``evaluation.real_path`` measures real ones)."""
 
 from __future__ import annotations
 

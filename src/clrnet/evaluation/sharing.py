@@ -22,7 +22,7 @@ from clrnet.core.image import pil_to_tensor
 from clrnet.core.metrics import psnr
 from clrnet.evaluation.baselines import inpaint_biharmonic_small, inpaint_telea
 from clrnet.evaluation.protocol import sample_box_in_bin
-from clrnet.files.datasets import list_images
+from clrnet.files.datasets import bring_to, list_images
 from clrnet.models.base import Model
 from clrnet.sync.frame import working_size
 
@@ -62,10 +62,12 @@ def send(image: Image.Image, long_side: int, codec: str, quality: int) -> Image.
 
 
 def sharing_rows(model: Model, folder: str | Path, limit: int | None = None, seed: int = 0,
-                 progress: bool = True, sides: list[int] | None = None) -> list[dict[str, object]]:
+                 progress: bool = True, sides: list[int] | None = None, size: str = "native"
+                 ) -> list[dict[str, object]]:
     """Every photo of ``folder`` protected at full size, then sent whole and as one seeded crop
     at each of its long sides (``long_sides``, or ``sides``), each copy through a seeded
-    codec: JPEG at a quality in 70-90 (four in five) or WebP 80."""
+    codec: JPEG at a quality in 70-90 (four in five) or WebP 80. ``size``: the photos brought to
+    this size first (``files.datasets.bring_to``; 'native': as they are)."""
     from tqdm import tqdm
 
     from clrnet.api import inspect, protect
@@ -75,7 +77,7 @@ def sharing_rows(model: Model, folder: str | Path, limit: int | None = None, see
     bar = tqdm(total=len(paths), desc="sharing routes", disable=not progress)
     for pi, path in enumerate(paths):
         with Image.open(path) as im:
-            photo = im.convert("RGB")
+            photo = bring_to(im.convert("RGB"), size)
         protected = protect(photo, model)
         w, h = photo.size
         frame = max(working_size(w, h))

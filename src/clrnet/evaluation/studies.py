@@ -226,11 +226,11 @@ def sharing_study(m: Model, o: Options) -> Result:
     from clrnet.evaluation.sharing import sharing_figure, sharing_rows, sharing_table
 
     t0 = time.time()
-    rows = sharing_rows(m, o.data, _limit(o), o.seed)
+    rows = sharing_rows(m, o.data, _limit(o), o.seed, size=o.size)
     if not rows:
         raise ValueError(f"{o.data}: no photos")
     photos = len({r["photo"] for r in rows})
-    text = markdown_table(sharing_table(rows), f"### {o.data.name}: {m.name}, {photos} photos protected at full "
+    text = markdown_table(sharing_table(rows), f"### {o.data.name}: {m.name}, {photos} photos protected at {o.size} "
                                                f"size, sent whole and as one crop (25-90 %) at each long side, "
                                                f"seed {o.seed} ({time.time() - t0:.0f} s)", 3)
     return Result(rows, text, lambda path: sharing_figure(rows, path))

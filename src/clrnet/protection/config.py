@@ -38,7 +38,7 @@ class ProtectionConfig(BaseModel):
     # the smallest share of its working frame a received copy is looked for at: a copy downscaled
     # below its frame implies a smaller one, so the levels above the implied one are tried too
     # (the pilots still verify there after the payload's carrier is lost); 1.0: not looked for
-    downscaled_to: float = 1.0
+    downscaled_to: float = 0.3
     # a box the ruler backs at least this strongly is also taken when its pilots reach
     # joint_floor in both statistics and joint_sum together (``jointly_verified``)
     joint_strength: float = 0.35
