@@ -171,9 +171,11 @@ def sharing_figure(rows: list[dict[str, object]], path: Path) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), sharey=True)
     for ax, kind in zip(axes, ("whole", "crop")):
         sel = [r for r in rows if r["route"] == kind]
-        scales = sorted({round(float(r["of frame"]), 2) for r in sel})
+        # crops each have their own scale: binned to 0.05 of the frame
+        bin_of = {id(r): round(float(r["of frame"]) / 0.05) * 0.05 for r in sel}
+        scales = sorted(set(bin_of.values()))
         for key, colour in (("right verdict", "#4878a8"), ("payload", "#d08030")):
-            ys = [np.mean([float(r[key]) for r in sel if round(float(r["of frame"]), 2) == s]) for s in scales]
+            ys = [np.mean([float(r[key]) for r in sel if bin_of[id(r)] == s]) for s in scales]
             ax.plot(scales, ys, "o-", color=colour, label=key)
         ax.axvline(0.3, color="grey", lw=0.8, ls=":")
         ax.set_title(f"{kind} photo", fontsize=9)
