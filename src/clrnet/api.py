@@ -182,7 +182,7 @@ def inspect(image: Image.Image, model: "Model | str | None" = None,
     mask = Image.new("L", (ow, oh), 0)
     mask.paste(255, (left, top, right, bottom))
     presence = tamper = score = tampered = None
-    if r.presence is not None and r.edited is not None and edited is not None:
+    if r.presence is not None and edited is not None:
         pm = resize(r.presence[None, None], bottom - top, right - left)[0, 0].clamp(0, 1)
         presence = _frame_image(pm, (ow, oh), (left, top))
         tamper = _frame_image(edited.float(), (ow, oh), (left, top))

@@ -10,13 +10,13 @@ the time ``inspect`` took.
 
 from __future__ import annotations
 
-import io
 import time
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from clrnet.attacks.real import _via_format
 from clrnet.core.geometry import FULL_FRAME, box_iou, box_mask, box_to_pixels, resize
 from clrnet.core.image import pil_to_tensor
 from clrnet.core.metrics import psnr
@@ -52,13 +52,9 @@ def send(image: Image.Image, long_side: int, codec: str, quality: int) -> Image.
     if s < 1.0:
         image = image.resize((max(8, round(image.width * s)), max(8, round(image.height * s))),
                              Image.Resampling.LANCZOS)
-    buf = io.BytesIO()
     if codec == "jpeg":
-        image.save(buf, format="JPEG", quality=quality, subsampling="4:2:0")
-    else:
-        image.save(buf, format="WEBP", quality=quality)
-    buf.seek(0)
-    return Image.open(buf).convert("RGB")
+        return _via_format(image, "JPEG", quality=quality, subsampling="4:2:0")
+    return _via_format(image, "WEBP", quality=quality)
 
 
 def sharing_rows(model: Model, folder: str | Path, limit: int | None = None, seed: int = 0,

@@ -257,15 +257,16 @@ class Protector:
 
     @torch.no_grad()
     def inspect_layers(self, received: Tensor, most: int = 3) -> list[Reading]:
-        """Every protection in a photo, newest first (``reading.layers``)."""
-        return read_layers(self, received, most)
+        """Every protection in a photo, newest first (``reading.layers``), its dropped pixels put
+        back first."""
+        return read_layers(self, repair_impulses(received), most)
 
     # -- the Model protocol (``models.base``) -------------------------------------------
     def read(self, received: Tensor) -> ModelReading:
         """Every protection is looked for; a crop found beneath a later protection (a
         protected crop protected again) is the verdict, with the earlier box and recovery."""
         received = repair_impulses(received)  # dropped pixels: read and pasted repaired
-        found = self.inspect_layers(received)
+        found = read_layers(self, received)
         r = next((layer for layer in found[1:] if layer.cropped), found[0])
         layers = [{"cropped": layer.cropped, "score": round(layer.score, 4), "box": [round(v, 4) for v in layer.box]}
                   for layer in found if layer.protected]

@@ -22,10 +22,6 @@ class PaperModel:
         self.net = net
         self.name = name or net.cfg.name
 
-    @property
-    def size(self) -> int:
-        return self.net.size
-
     def protect(self, image: Tensor) -> Tensor:
         return protect_tensor(self.net, image)
 

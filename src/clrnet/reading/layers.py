@@ -10,7 +10,6 @@ from torch import Tensor
 
 from clrnet.payload.scheme import PayloadScheme
 from clrnet.protection.config import ProtectionConfig
-from clrnet.reading.impulses import repair_impulses
 from clrnet.reading.reader import Reading
 from clrnet.sync.frame import working_size
 
@@ -36,9 +35,8 @@ def read_layers(p: Layered, received: Tensor, most: int = 3) -> list[Reading]:
     is read again. A layer beneath is looked for however weak its ruler (``cfg.thorough``),
     but where that ruler reads at chance (below ``cfg.beneath_min_strength``) a layer
     counts only with its payload's checksum; ``thorough=False`` looks there not at all.
-    Dropped pixels are put back first (``impulses.repair_impulses``)."""
+    ``received`` has its dropped pixels put back already (``impulses.repair_impulses``)."""
     cfg = p.cfg
-    received = repair_impulses(received)
     top, reader = p.found(received)
     layers = [top]
     x = received
