@@ -70,3 +70,17 @@ def test_a_copy_halved_below_its_working_frame_is_found_where_levels_above_are_r
     assert found.protected and found.cropped == cropped
     if cropped:
         assert box_iou(found.box, truth) > 0.95
+
+
+def test_val_photos_at_1536_sent_at_half_size_are_found_with_their_box(datasets):
+    """The README's limit, with the shipped default: a photo protected at 1 536 px and sent whole
+    at 768 px (0.5 of its working frame, JPEG 80) is found, uncropped, with its box (val: 12 of
+    12 in docs/results/sharing.md; here the first three val photos, each must hold)."""
+    from clrnet.files.datasets import bring_to, list_images
+
+    for path in list_images(datasets / "val" / "bsds500")[:3]:
+        photo = bring_to(Image.open(path).convert("RGB"), "1536x1024")
+        received = send(protect(photo, "clrnet-v2"), 768, "jpeg", 80)
+        found = inspect(received, "clrnet-v2")
+        assert found.protected and not found.cropped, path.name
+        assert box_iou(found.box, (0.0, 0.0, 1.0, 1.0)) >= 0.95, path.name
