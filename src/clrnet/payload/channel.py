@@ -339,9 +339,9 @@ def correlate_shifts(pattern: np.ndarray, window: np.ndarray, spectrum: np.ndarr
     own (``_spectrum``), when it is correlated with many windows."""
     from scipy import fft
 
-    n = _fft_size(pattern.shape)
-    spec = (_spectrum(pattern) if spectrum is None else spectrum) * np.conj(fft.rfft2(window, n))
-    c = fft.irfft2(spec, n)
+    n, workers = _fft_size(pattern.shape), torch.get_num_threads()  # as many as torch may use: same result
+    spec = (_spectrum(pattern) if spectrum is None else spectrum) * np.conj(fft.rfft2(window, n, workers=workers))
+    c = fft.irfft2(spec, n, workers=workers)
     return c[:pattern.shape[0] - window.shape[0] + 1, :pattern.shape[1] - window.shape[1] + 1]
 
 
@@ -354,7 +354,7 @@ def _fft_size(shape: tuple[int, ...]) -> list[int]:
 def _spectrum(pattern: np.ndarray) -> np.ndarray:
     from scipy import fft
 
-    return fft.rfft2(pattern, _fft_size(pattern.shape))
+    return fft.rfft2(pattern, _fft_size(pattern.shape), workers=torch.get_num_threads())
 
 
 @lru_cache(maxsize=4)

@@ -40,10 +40,19 @@ def _kept(n_mother: int, rate: str) -> np.ndarray:
     return np.resize(pattern, n_mother)
 
 
+def _kept_count(n_mother: int, rate: str) -> int:
+    """How many of the first ``n_mother`` coded bits a ``rate`` code sends (``_kept(...).sum()``
+    without building the mask: the plan of a large frame asks for it thousands of times)."""
+    pattern = PUNCTURE[rate]
+    whole, rest = divmod(n_mother, len(pattern))
+    return whole * sum(pattern) + sum(pattern[:rest])
+
+
+@lru_cache(maxsize=None)
 def info_bits(coded_bits: int, rate: str = "1/2") -> int:
     """Information bits (a multiple of 8) that fit ``coded_bits`` with the zero tail."""
     n = max(0, (coded_bits // 2 - MEMORY) // 8 * 8)
-    while rate != "1/2" and int(_kept(2 * (n + 8 + MEMORY), rate).sum()) <= coded_bits:
+    while rate != "1/2" and _kept_count(2 * (n + 8 + MEMORY), rate) <= coded_bits:
         n += 8
     return n
 

@@ -4,7 +4,9 @@ was cut away."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Protocol
 
 import torch
@@ -32,7 +34,14 @@ class Reading:
     strength: float  # ruler correlation of the chosen box
     pilot: float  # pilot prominence after alignment (about 0-4 without protection)
     decoded: Decoded | None
-    recovered: Tensor  # (3, H, W) whole working frame (the received frame if nothing was found)
+    # the recovered frame, or how to make it: painted only when asked for (a layer beneath
+    # that is then rejected, or a reading only counted, never needs it)
+    recovery: Tensor | Callable[[], Tensor]
+
+    @cached_property
+    def recovered(self) -> Tensor:
+        """(3, H, W) the whole working frame (the received frame if nothing was found)."""
+        return self.recovery if isinstance(self.recovery, Tensor) else self.recovery()
 
 
 class Readable(Protocol):
@@ -154,4 +163,4 @@ def read(p: Readable, received: Tensor, top: int = 3, deep: bool = True, levels:
     score = float(torch.sigmoid(torch.tensor((cut - cfg.crop_margin) / 0.01)))
     cropped = score >= 0.5
     return Reading(True, cropped, score, clipped if cropped else FULL_FRAME, strength, found.pilot, found,
-                   p.recover(found))
+                   lambda: p.recover(found))

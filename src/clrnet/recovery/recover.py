@@ -52,6 +52,9 @@ def recover_variants(d: Found, refiner: RefineNet | None, border: bool = True, c
     if edited:  # edited regions are recovered like the cut-away part
         keep[0, 0, y0:y0 + h, x0:x0 + w] = (~d.edited).float()
     out: dict[str, Tensor] = {}
+    if bool(keep.min() > 0.5):  # nothing cut away or edited: the received pixels, as every step returns them
+        whole = frame[0]  # (the network's step clamps its whole output)
+        return {"painted": whole.clamp(0, 1) if d.thumbnail is not None and refiner is not None else whole}
     base = crop_dist = None
     if d.thumbnail is not None:
         base = upsample(pil_to_tensor(d.thumbnail)[None], fh, fw)
