@@ -70,23 +70,26 @@ def test_a_crop_beneath_without_its_payload_is_not_a_layer(photo, monkeypatch):
     """What is left of a protection taken away can make the pilots' search peak at a
     chance box (looking beneath at any strength on Kodak at JPEG 80: false crops beneath
     photos protected once): where the ruler left there reads at chance, a layer found
-    beneath (cropped or not) counts only when its payload's checksum holds."""
-    import torch
-
+    beneath (cropped or not) counts only when its payload's checksum holds. Here the
+    checksum never passes: the pilots alone verify the box, unless only the payload may."""
     from clrnet.api import get_model
+    from clrnet.core.geometry import FULL_FRAME
     from clrnet.core.image import pil_to_tensor
+    from clrnet.payload.scheme import PayloadScheme
     from clrnet.reading import reader as P
+    from clrnet.sync.frame import working_level
 
     m = get_model("clrnet-v2")  # the shipped default, which looks beneath at any strength
-    assert m.cfg.thorough
+    assert m.cfg.thorough and 0 < m.cfg.beneath_min_strength < 1
     received = pil_to_tensor(jpeg(protect(photo, m), 90))
-    top = m.inspect(received)
-    for box in ((0.1, 0.2, 0.6, 0.7), (0.0, 0.0, 1.0, 1.0)):  # a chance crop; a chance uncropped layer
-        chance = P.Reading(True, box[0] > 0, 1.0, box, 9.0, 9.0, None, torch.zeros(3, 8, 8))
-        # the top reading as found; beneath it, the chance layer
-        monkeypatch.setattr(m, "found", lambda x, **kw: ((chance if kw else top), m))
-        layers = m.inspect_layers(received)
-        assert len(layers) == 1 and layers[0].protected and not layers[0].cropped
+    monkeypatch.setattr(PayloadScheme, "decode_soft", lambda *a, **k: None)
+    level = working_level(received.shape[-1], received.shape[-2])
+    by_pilots = m.decoder.decode_at(received, FULL_FRAME, level)
+    assert by_pilots.verified and by_pilots.message is None
+    assert not m.decoder.decode_at(received, FULL_FRAME, level, payload_only=True).verified
+    assert P.read(m, received).protected
+    # a ruler read as at chance (every strength is below 1.01): nothing verifies without a payload
+    assert not P.read(m, received, payload_below=1.01).protected
 
 
 def test_protected_twice_without_a_crop_is_not_a_crop(photo):

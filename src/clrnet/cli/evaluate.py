@@ -160,6 +160,10 @@ def bench(
     processes: int = typer.Option(0, "--processes", help="Also the photos/s of protect + inspect at each size "
                                   "with this many single-thread processes side by side (as --engine ray "
                                   "runs a batch); 0: not measured."),
+    routes: bool = typer.Option(False, "--routes/--no-routes", help="Also time inspect on the copies people "
+                                "send of a 2048x1365 and a 12 MP photo: whole at its own size, downscaled to "
+                                "1280 and 960 px, a 50 % crop at 1080 px, a laundered crop, never protected "
+                                "(JPEG 85; slow: minutes)."),
 ) -> None:
     """Speed of protect and inspect, one call at a time (and, with --processes, a batch's throughput);
     prints a table."""
@@ -186,4 +190,8 @@ def bench(
         from clrnet.evaluation.bench import throughput
 
         rows += [throughput(model, s, processes) for s in size_list]
+    if routes:
+        from clrnet.evaluation.bench import bench_routes
+
+        rows += bench_routes(m, repeats=1 if repeats < 3 else 3)
     typer.echo(format_bench(rows, model))

@@ -66,10 +66,12 @@ class Decoder:
     pilot_prominence: float
     tamper_net: Callable[[], tuple[TamperNet, float] | None]
 
-    def decode_at(self, received: Tensor, box: Box, level: int, hard: bool = False) -> Decoded:
+    def decode_at(self, received: Tensor, box: Box, level: int, hard: bool = False,
+                  payload_only: bool = False) -> Decoded:
         """Try one working level: refine the box, read the soft bits, decode. ``hard``: read
         the payload even where the pilot search finds no clear peak (a large edit flattens
-        it; the payload's checksum then decides).
+        it; the payload's checksum then decides); ``payload_only``: only the checksum
+        verifies (the pilots alone do not, and nothing is read for edits without it).
 
         The frame's shape follows from the box (the ruler reads each side to 1/256 of the
         frame, so the aspect to about 1 %); where a common aspect lies within ``ASPECT_SNAP``
@@ -86,7 +88,7 @@ class Decoder:
             frames.append(frame_size(level, common))
         first: Decoded | None = None
         for fw, fh in frames:
-            d = self.decode_frame(received, box, level, fw, fh, hard)
+            d = self.decode_frame(received, box, level, fw, fh, hard, payload_only)
             if d.verified:
                 return d
             first = first or d
@@ -113,7 +115,8 @@ class Decoder:
                 return message, rung
         return None, None
 
-    def decode_frame(self, received: Tensor, box: Box, level: int, fw: int, fh: int, hard: bool) -> Decoded:
+    def decode_frame(self, received: Tensor, box: Box, level: int, fw: int, fh: int, hard: bool,
+                     payload_only: bool = False) -> Decoded:
         """:meth:`decode_at` in a working frame of ``fw`` x ``fh``."""
         scheme = self.scheme
         layout = scheme.layout(fw, fh)
@@ -177,7 +180,7 @@ class Decoder:
         # the pilots hold at this box and stand out among nearby shifts, or the payload's
         # checksum confirms it (a box tried at many shifts and levels can reach a pilot
         # statistic of 4-5 by chance; it cannot also pass the CRC)
-        piloted = soft.pilot >= self.pilot_presence and prom >= self.pilot_prominence
+        piloted = soft.pilot >= self.pilot_presence and prom >= self.pilot_prominence and not payload_only
         verified = piloted or message is not None
         if message is None and piloted:
             # the checksum failed but the pilots hold: the decoder's best path, coded again, is

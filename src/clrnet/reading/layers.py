@@ -55,14 +55,12 @@ def read_layers(p: Layered, received: Tensor, most: int = 3) -> list[Reading]:
         # an earlier protection may have been rescaled with its crop: the pilots' search
         # tries the levels below the implied one; not the whole photo's payload: what is
         # left of the one taken away may pass its checksum
+        # where the ruler left there reads at chance, what is left of the one taken away makes
+        # the pilots' search peak at chance boxes: a layer there needs its checksum
         beneath, reader = p.found(x, deep=False, search=True, levels=2,
-                                  min_strength=0.0 if cfg.thorough else cfg.beneath_min_strength)
+                                  min_strength=0.0 if cfg.thorough else cfg.beneath_min_strength,
+                                  payload_below=cfg.beneath_min_strength if cfg.thorough else 0.0)
         if not beneath.protected:  # what is left of a single protection does not verify
-            break
-        if cfg.thorough and (beneath.decoded is None or beneath.decoded.message is None) \
-                and reader.read_ruler(x)[2] < cfg.beneath_min_strength:
-            # where the ruler left there reads at chance, what is left of the one taken away
-            # makes the pilots' search peak at chance boxes: a layer there needs its checksum
             break
         layers.append(beneath)
         top = beneath

@@ -96,7 +96,8 @@ def _above(best: tuple[float, Box], size: tuple[int, int], levels: int, smallest
 
 
 def read(p: Readable, received: Tensor, top: int = 3, deep: bool = True, levels: int = 2,
-         min_strength: float = 0.0, search: bool | None = None, joint: bool = True) -> Reading:
+         min_strength: float = 0.0, search: bool | None = None, joint: bool = True,
+         payload_below: float = 0.0) -> Reading:
     """Localise, verify and decode: the ruler proposes its ``top`` boxes per axis, the pilots
     verify them (and refine the first that holds), the payload is decoded there and paints
     the cut-away part; when none holds, the ruler's boxes are tried again with ruler and
@@ -106,7 +107,9 @@ def read(p: Readable, received: Tensor, top: int = 3, deep: bool = True, levels:
     next larger one: downscaling is common; for the ruler's best box also the next smaller
     one: an upscaled copy); a ruler weaker than ``min_strength`` is taken for no protection
     without trying the pilots; ``joint``: whether the last resort may be taken (not where
-    another pattern explains the ruler)."""
+    another pattern explains the ruler); ``payload_below``: a ruler weaker than this reads at
+    chance, so only a decoded payload counts there: its boxes (chance ones) are not tried, and
+    the pilots' search takes only a box whose payload's checksum passes."""
     cfg = p.cfg
     cx, cy = p.readout.correlate(*p.ruler_input.of(received))
     hx = top_hypotheses(cx[0], p.readout.hyps, top)
@@ -116,6 +119,7 @@ def read(p: Readable, received: Tensor, top: int = 3, deep: bool = True, levels:
     strength = boxes[0][0]
     if strength < min_strength:
         return not_found(received, strength)
+    payload_only = strength < payload_below
 
     def first_verified(cands: list[tuple[float, Box]] | list[tuple[float, Box, int]],
                        tried: list[tuple[float, Decoded]] | None = None) -> tuple[Decoded | None, float]:
@@ -123,7 +127,7 @@ def read(p: Readable, received: Tensor, top: int = 3, deep: bool = True, levels:
             implied = max(w / (box[2] - box[0]), h / (box[3] - box[1]))
             tries = candidates(implied)[:levels + (i == 0)]
             for level in [*found_at, *(lv for lv in tries if lv not in found_at)]:
-                d = p.decoder.decode_at(received, box, level)
+                d = p.decoder.decode_at(received, box, level, payload_only=payload_only)
                 if d.verified:
                     return d, s
                 if tried is not None:
@@ -133,27 +137,27 @@ def read(p: Readable, received: Tensor, top: int = 3, deep: bool = True, levels:
     # the ruler's boxes first (cheap); the pilots' own search over whole frames when none
     # holds (the ruler misread an axis); last, the ruler's boxes tried again jointly
     ruler_tries: list[tuple[float, Decoded]] = []
-    found, strength = first_verified(boxes, ruler_tries)
+    found, strength = (None, strength) if payload_only else first_verified(boxes, ruler_tries)
     if found is None and deep:
         # the whole photo as it is, read for its payload even without a clear pilot peak: an
         # uncropped photo with a large edit (its checksum decides); at its own level, then the
         # next smaller one (an upscaled copy whose edit weakened the ruler)
         own = working_level(w, h)
         for level in (own, *smaller_levels(own)[:1]):
-            d = p.decoder.decode_at(received, FULL_FRAME, level, hard=True)
+            d = p.decoder.decode_at(received, FULL_FRAME, level, hard=True, payload_only=payload_only)
             if d.verified:
                 found = d
                 break
     if found is None and deep and cfg.downscaled_to < 1.0:
         for s, box, level in _above(boxes[0], (w, h), levels, cfg.downscaled_to):
-            d = p.decoder.decode_at(received, box, level)
+            d = p.decoder.decode_at(received, box, level, payload_only=payload_only)
             if d.verified:
                 found, strength = d, s
                 break
     if found is None and (deep if search is None else search):
         found, strength = first_verified(pilot_boxes(received, hx, hy, lambda lv: p.scheme.layout(lv, lv),
                                                      cfg.pilot_search_prominence, cfg.pilot_search_excess))
-    if found is None and joint:  # cheap (the ruler's tries are made): beneath a removed protection too
+    if found is None and joint and not payload_only:  # cheap (the ruler's tries are made): beneath a removed protection too
         found, strength = jointly_verified(cfg, ruler_tries, strength)
     if found is None:
         return not_found(received, strength)
