@@ -270,3 +270,19 @@ def test_eval_formats_prints_every_format(tmp_path, photo, tiny_matched_model_pa
     assert r.exit_code == 0, output_of(r)
     for fmt in TABLE_FORMATS:
         assert f"| {fmt.label} |" in r.output
+
+
+def test_bench_routes_are_the_copies_people_send():
+    """``clrnet bench --routes`` times inspect on these: each a JPEG of the stated size."""
+    from clrnet.api import get_model, inspect
+    from clrnet.evaluation.bench import route_photos
+
+    m = get_model("clrnet-v2")
+    routes = dict(route_photos(m, 1600, 1066))
+    sizes = {name: im.size for name, im in routes.items()}
+    assert sizes["whole, 1600x1066"] == (1600, 1066)
+    assert sizes["whole, to 1280 px"] == (1280, 853) and sizes["whole, to 960 px"] == (960, 640)
+    assert max(sizes["crop 50 %, to 1080 px"]) == 1080
+    assert sizes["laundered crop (77 % crop protected again)"] == (1232, 821)
+    assert sizes["never protected"] == (1600, 1066)
+    assert inspect(routes["whole, 1600x1066"], m).protected and not inspect(routes["never protected"], m).protected

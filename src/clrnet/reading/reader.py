@@ -108,8 +108,8 @@ def read(p: Readable, received: Tensor, top: int = 3, deep: bool = True, levels:
     one: an upscaled copy); a ruler weaker than ``min_strength`` is taken for no protection
     without trying the pilots; ``joint``: whether the last resort may be taken (not where
     another pattern explains the ruler); ``payload_below``: a ruler weaker than this reads at
-    chance, so only a decoded payload counts there: its boxes (chance ones) are not tried, and
-    the pilots' search takes only a box whose payload's checksum passes."""
+    chance, so only a decoded payload counts there: of its boxes (chance ones) only the best is
+    tried, and the pilots' search takes only a box whose payload's checksum passes."""
     cfg = p.cfg
     cx, cy = p.readout.correlate(*p.ruler_input.of(received))
     hx = top_hypotheses(cx[0], p.readout.hyps, top)
@@ -137,7 +137,8 @@ def read(p: Readable, received: Tensor, top: int = 3, deep: bool = True, levels:
     # the ruler's boxes first (cheap); the pilots' own search over whole frames when none
     # holds (the ruler misread an axis); last, the ruler's boxes tried again jointly
     ruler_tries: list[tuple[float, Decoded]] = []
-    found, strength = (None, strength) if payload_only else first_verified(boxes, ruler_tries)
+    # at chance only the ruler's best box is worth a try (a layer beneath that covers the photo)
+    found, strength = first_verified(boxes[:1] if payload_only else boxes, ruler_tries)
     if found is None and deep:
         # the whole photo as it is, read for its payload even without a clear pilot peak: an
         # uncropped photo with a large edit (its checksum decides); at its own level, then the
