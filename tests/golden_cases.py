@@ -4,7 +4,9 @@
 runs the same cases and compares. A behaviour-preserving change keeps every digest: the
 protected bytes (PNG) at 256², at a photo's own size and at 8 MP, and each report folder
 (``report.json`` and its images) of a crop, a laundered crop, an edited photo and a photo
-that was never protected.
+that was never protected. Re-recorded once since, on 2026-12-07, for an intended change: the
+refine network at 128 px on 256 px frames changed the laundered astronaut's ``recovered.png``
+and ``overlay.png`` and nothing else.
 """
 
 from __future__ import annotations

@@ -97,4 +97,7 @@ def init_world() -> World:
 
 def close_world(world: World) -> None:
     if world.size > 1 and dist.is_initialized():
+        # every rank leaves together: a rank tearing gloo down while another still holds
+        # its connection can abort the other at exit ("terminate called", seen once in CI)
+        dist.barrier()
         dist.destroy_process_group()
