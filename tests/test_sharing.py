@@ -84,3 +84,16 @@ def test_val_photos_at_1536_sent_at_half_size_are_found_with_their_box(datasets)
         found = inspect(received, "clrnet-v2")
         assert found.protected and not found.cropped, path.name
         assert box_iou(found.box, (0.0, 0.0, 1.0, 1.0)) >= 0.95, path.name
+
+
+@pytest.mark.parametrize("name", ["astronaut", "coffee", "chelsea"])
+def test_a_copy_enlarged_three_times_is_found_whole(name):
+    """A protected photo sent on enlarged 3x (Lanczos, JPEG 85): protected, not cropped."""
+    from skimage import data
+
+    photo = Image.fromarray(getattr(data, name)()).convert("RGB").resize((384, 256), Image.Resampling.BICUBIC)
+    prot = protect(photo, "clrnet-v2")
+    buf = io.BytesIO()
+    prot.resize((3 * 384, 3 * 256), Image.Resampling.LANCZOS).save(buf, format="JPEG", quality=85)
+    found = inspect(Image.open(buf).convert("RGB"), "clrnet-v2")
+    assert found.protected and not found.cropped
