@@ -83,19 +83,13 @@ def bench(model: Model, sizes: tuple[int, ...] = (128, 256, 512), repeats: int =
     return rows
 
 
-def _jpeg(photo: Image.Image, quality: int = 85) -> Image.Image:
-    import io
-
-    buf = io.BytesIO()
-    photo.save(buf, format="JPEG", quality=quality)
-    return Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
-
-
 def route_photos(model: Model, width: int, height: int) -> list[tuple[str, Image.Image]]:
     """The copies people send of a ``width`` x ``height`` photo protected at full size (issue
     "Shared the way people share"), each JPEG 85: the whole photo at its own size and
-    downscaled to long sides 1 280 and 960; a 50 % crop sent at 1 080 px; a crop of 60 %
-    protected again (laundered); and the photo never protected."""
+    downscaled to long sides 1 280 and 960; a 50 % crop sent at 1 080 px; :func:`bench_crop`
+    (77 % of each side) protected again (laundered); and the photo never protected."""
+    from clrnet.attacks.real import jpeg
+
     photo = sample_photo(width, height)
     prot = protect(photo, model)
     long = max(width, height)
@@ -111,7 +105,7 @@ def route_photos(model: Model, width: int, height: int) -> list[tuple[str, Image
     out += [(f"whole, to {side} px", at(prot, side)) for side in (1280, 960) if side < long]
     out += [(f"crop 50 %, to {min(1080, max(half.size))} px", at(half, min(1080, max(half.size)))),
             ("laundered crop (77 % crop protected again)", laundered), ("never protected", photo)]
-    return [(name, _jpeg(im)) for name, im in out]
+    return [(name, jpeg(im, 85)) for name, im in out]
 
 
 def bench_routes(model: Model, sizes: tuple[tuple[int, int], ...] = ((2048, 1365), (4000, 3000)),

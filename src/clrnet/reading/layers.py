@@ -16,7 +16,7 @@ from clrnet.sync.frame import working_size
 
 class Layered(Protocol):
     """What looking beneath needs: the reading by whichever key variant finds its protection
-    (and that variant), taking a protection away, and the ruler's strength."""
+    (and that variant), and taking a protection away."""
 
     cfg: ProtectionConfig
     scheme: PayloadScheme
@@ -24,8 +24,6 @@ class Layered(Protocol):
     def found(self, received: Tensor, **kw: Any) -> tuple[Reading, "Layered"]: ...
 
     def taken_away(self, photo: Tensor, codeword: Tensor | None = None) -> Tensor: ...
-
-    def read_ruler(self, received: Tensor) -> tuple[tuple[float, float, float, float], float, float]: ...
 
 
 def read_layers(p: Layered, received: Tensor, most: int = 3) -> list[Reading]:
