@@ -199,6 +199,9 @@ def summary_v2(rows: list[RowV2], per: dict[str, float]) -> list[tuple[str, str]
         ("zero-fill / Telea / biharmonic (dB)", " / ".join(m([getattr(r, f) for r in crops], 2) for f in
                                                            ("psnr_cut_zero", "psnr_cut_telea", "psnr_cut_biharmonic"))),
         ("cut-away − best baseline, paired (dB)", m([r.psnr_cut - b for r, b in zip(crops, best)], 2)),
+        # issue 37's per-crop floor: no worse than the best baseline by more than 0.5 dB
+        ("crops within 0.5 dB of the best baseline",
+         f"{np.mean([r.psnr_cut >= b - 0.5 for r, b in zip(crops, best)]):.3f}" if crops else "–"),
     ]
 
 
