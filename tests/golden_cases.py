@@ -6,7 +6,9 @@ protected bytes (PNG) at 256², at a photo's own size and at 8 MP, and each repo
 (``report.json`` and its images) of a crop, a laundered crop, an edited photo and a photo
 that was never protected. Re-recorded once since, on 2026-12-07, for an intended change: the
 refine network at 128 px on 256 px frames changed the laundered astronaut's ``recovered.png``
-and ``overlay.png`` and nothing else.
+and ``overlay.png`` and nothing else; and on 2026-12-07 again for the core layer (drawn from
+the 1024 px level): the 8 MP photo's protected bytes and its crop's report changed, nothing
+else.
 """
 
 from __future__ import annotations

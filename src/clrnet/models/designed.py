@@ -18,6 +18,7 @@ from torch import Tensor
 from clrnet.core.geometry import Box
 from clrnet.models.base import ModelReading
 from clrnet.payload import channel, ecc
+from clrnet.payload.core import Core
 from clrnet.payload.scheme import PayloadScheme
 from clrnet.protection.config import ProtectionConfig
 from clrnet.protection.embed import Embedder
@@ -55,7 +56,10 @@ class Protector:
             robust_from_level=cfg.robust_from_level, margin_rate=cfg.margin_rate, code_rate=cfg.code_rate,
             layout_seed=channel.Layout.seed if key is None else key.seed("layout"),
             whiten_seed=None if key is None else key.seed("whiten"))
-        self.embedder = Embedder(cfg, self.ruler, self.scheme)
+        self.core = None if cfg.core_share <= 0 else Core(
+            cfg.core_band, cfg.core_cell, Core.seed if key is None else key.seed("core") % 2 ** 62,
+            (cfg.jnd_floor, cfg.jnd_slope, cfg.jnd_cap))
+        self.embedder = Embedder(cfg, self.ruler, self.scheme, self.core)
         self.decoder = Decoder(self.scheme, cfg.pilot_presence, cfg.pilot_prominence, self.tamper_net)
         self.ruler_input = RulerInput(cfg.readout_size,
                                       (cfg.jnd_floor, cfg.jnd_slope, cfg.jnd_cap) if cfg.readout_gain else None)

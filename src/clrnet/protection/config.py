@@ -9,7 +9,17 @@ class ProtectionConfig(BaseModel):
     """Every constant of the designed protection (saved with a model)."""
 
     ruler_band: tuple[int, int] = (32, 80)  # cycles per frame; read at readout_size
-    ruler_share: float = 0.6  # amplitude share of the ruler; the payload takes sqrt(1 - share^2)
+    ruler_share: float = 0.6  # amplitude share of the ruler
+    # amplitude share of the core (``payload.core``: low-frequency pilots that outlive a
+    # downscale to 0.3 of the frame); the payload takes sqrt(1 - ruler^2 - core^2). 0: no core
+    core_share: float = 0.35
+    core_band: tuple[float, float] = (0.03, 0.09)  # cycles per working pixel
+    core_cell: int = 64  # working pixels per cell of the core's keyed signs
+    core_presence: float = 6.0  # the core's statistic (about a standard normal without it) that verifies a box
+    core_search: int = 12  # working pixels the core is searched around a box
+    # working levels from which the core is drawn: below, a whole frame holds too few cells for
+    # its statistic to stand out of chance, and the payload keeps the core's share
+    core_from_level: int = 1024
     jnd_floor: float = 1.25  # levels of rms change in flat areas
     jnd_slope: float = 0.35
     jnd_cap: float = 10.0

@@ -1,8 +1,9 @@
 """Embedding: the change that protects a photo, drawn at its working frame.
 
-Two fixed signals shaped by the JND map: the ruler (``sync.ruler``), which tells a
-recipient where a fragment sat, and the payload (``payload.scheme``), which tells what the
-whole photo looked like. The change is carried to the photo's own resolution and added there.
+Three signals shaped by the JND map: the ruler (``sync.ruler``), which tells a
+recipient where a fragment sat; the core (``payload.core``), low-frequency pilots that
+confirm it after a downscale the payload does not outlive; and the payload
+(``payload.scheme``), which tells what the whole photo looked like. The change is carried to the photo's own resolution and added there.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from clrnet.core.geometry import resize
 from clrnet.core.image import local_std, luminance
 from clrnet.core.jnd import jnd_map
 from clrnet.payload import channel
+from clrnet.payload.core import Core
 from clrnet.payload.scheme import PayloadScheme
 from clrnet.protection import margin
 from clrnet.protection.config import ProtectionConfig
@@ -28,11 +30,12 @@ from clrnet.sync.ruler import Ruler
 
 @dataclass(frozen=True)
 class Embedder:
-    """The change (ruler + payload, JND-shaped) for one key variant's patterns."""
+    """The change (ruler + core + payload, JND-shaped) for one key variant's patterns."""
 
     cfg: ProtectionConfig
     ruler: Ruler
     scheme: PayloadScheme
+    core: Core | None = None
 
     def ruler_pattern(self, width: int, height: int) -> Tensor:
         u = (torch.arange(width, dtype=torch.float64) + 0.5) / width
@@ -43,10 +46,10 @@ class Embedder:
         """The JND map (1, 1, H, W) in levels of a batch of one photo (1, 3, H, W)."""
         return jnd_map(photo.float(), self.cfg.jnd_floor, self.cfg.jnd_slope, self.cfg.jnd_cap)
 
-    def signal(self, work: Tensor, bits: Tensor | None = None) -> Tensor:
+    def signal(self, work: Tensor, bits: Tensor | None = None, with_core: bool = True) -> Tensor:
         """The change (1, H, W) in [0, 1] units for a working-frame photo (3, H, W),
         carrying its own thumbnail or the given coded ``bits`` (either layout's, told by
-        their number)."""
+        their number); ``with_core=False``: the payload keeps the core's share."""
         _, h, w = work.shape
         layout = self.scheme.layout(w, h)
         if bits is None:
@@ -55,12 +58,18 @@ class Embedder:
             layout = self.scheme.layout(w, h, robust=True)
         m = self.jnd(work[None])[0, 0]
         share = self.cfg.ruler_share
+        cored = with_core and self.core is not None and max(w, h) >= self.cfg.core_from_level
+        core = self.cfg.core_share if cored else 0.0
+        rest = math.sqrt(1 - share ** 2 - core ** 2)
         payload = channel.embed(layout, bits)
         if self.cfg.host_boost > 0:
-            amp = m * math.sqrt(1 - share ** 2) / 255
+            amp = m * rest / 255
             payload = payload * channel.host_boost(layout, luminance(work[None])[0, 0], amp, bits,
                                                    self.cfg.host_boost)
-        pattern = share * self.ruler_pattern(w, h) + math.sqrt(1 - share ** 2) * payload
+        pattern = share * self.ruler_pattern(w, h) + rest * payload
+        if cored:
+            assert self.core is not None
+            pattern = pattern + core * self.core.pattern(w, h)
         delta = m * pattern
         # the boost may exceed the JND locally: flat neighbourhoods (m near the floor) are
         # brought back under it, textured ones may take up to twice the JND
@@ -91,13 +100,16 @@ class Embedder:
         if bits is not None or len(rungs) == 1:
             return self.at_size(image, self.signal(work, bits))
         # a large photo: its payload is checked on the path it will take (``margin``), in
-        # the layout of most capacity first, down to the robust layout (taken unchecked)
+        # the layout of most capacity first, down to the robust layout; where even that fails,
+        # the payload takes the core's share too (taken unchecked)
         for layout in rungs:
             bits = self.scheme.coded_bits(work, layout)
             delta = self.at_size(image, self.signal(work, bits))
-            if layout is rungs[-1] or margin.survives(image + delta, layout, bits, self.scheme.decode_soft):
+            if margin.survives(image + delta, layout, bits, self.scheme.decode_soft):
                 return delta
-        raise AssertionError("unreachable: the last layout is taken unchecked")
+        if self.core is None or max(ww, wh) < self.cfg.core_from_level:
+            return delta
+        return self.at_size(image, self.signal(work, bits, with_core=False))
 
     def at_size(self, image: Tensor, delta: Tensor) -> Tensor:
         """A working-frame change (1, h, w) carried to ``image``'s own size (3, H, W)."""

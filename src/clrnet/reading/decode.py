@@ -53,6 +53,7 @@ class Decoded:
     prominence: float = 0.0  # how far the pilots' peak stands out among nearby shifts
     # the block-level features the edits were read from (``tamper.segment``); None without presence
     evidence: Evidence | None = None
+    core: float = 0.0  # the core's statistic where it verified the box (0: not read)
 
 
 @dataclass(frozen=True)
@@ -67,11 +68,13 @@ class Decoder:
     tamper_net: Callable[[], tuple[TamperNet, float] | None]
 
     def decode_at(self, received: Tensor, box: Box, level: int, hard: bool = False,
-                  payload_only: bool = False) -> Decoded:
+                  payload_only: bool = False, anchored: bool = False) -> Decoded:
         """Try one working level: refine the box, read the soft bits, decode. ``hard``: read
         the payload even where the pilot search finds no clear peak (a large edit flattens
         it; the payload's checksum then decides); ``payload_only``: only the checksum
-        verifies (the pilots alone do not, and nothing is read for edits without it).
+        verifies (the pilots alone do not, and nothing is read for edits without it);
+        ``anchored``: the box is known (the core verified it): it moves only to a clear pilot
+        peak, and the payload is read as with ``hard``.
 
         The frame's shape follows from the box (the ruler reads each side to 1/256 of the
         frame, so the aspect to about 1 %); where a common aspect lies within ``ASPECT_SNAP``
@@ -88,7 +91,7 @@ class Decoder:
             frames.append(frame_size(level, common))
         first: Decoded | None = None
         for fw, fh in frames:
-            d = self.decode_frame(received, box, level, fw, fh, hard, payload_only)
+            d = self.decode_frame(received, box, level, fw, fh, hard, payload_only, anchored)
             if d.verified:
                 return d
             first = first or d
@@ -116,12 +119,16 @@ class Decoder:
         return None, None
 
     def decode_frame(self, received: Tensor, box: Box, level: int, fw: int, fh: int, hard: bool,
-                     payload_only: bool = False) -> Decoded:
+                     payload_only: bool = False, anchored: bool = False) -> Decoded:
         """:meth:`decode_at` in a working frame of ``fw`` x ``fh``."""
         scheme = self.scheme
         layout = scheme.layout(fw, fh)
         search = math.ceil(2.5 * max(fw, fh) / 256) + 2
         refined, prom = refine(received, box, layout, search, self.pilot_prominence)
+        if anchored:
+            hard = True
+            if prom < self.pilot_prominence:  # a chance peak of pilots the downscale took away
+                refined = box
         if prom < self.pilot_prominence - 1.5 and not hard:  # nothing near this box: not our frame
             win, y0, x0 = resample(received, refined, fw, fh)
             return Decoded(level, (fw, fh), refined, None, None, 0.0, win, (y0, x0), prominence=prom)

@@ -13,12 +13,13 @@ import torch
 from torch import Tensor
 
 from clrnet.core.geometry import FULL_FRAME, Box, resize
+from clrnet.payload.core import Core
 from clrnet.payload.scheme import PayloadScheme
 from clrnet.protection.config import ProtectionConfig
 from clrnet.reading.decode import Decoded, Decoder
 from clrnet.reading.pilots import pilot_boxes
 from clrnet.sync.align import RulerInput
-from clrnet.sync.frame import LEVELS, candidates, smaller_levels, working_level, working_size
+from clrnet.sync.frame import LEVELS, candidates, frame_size, smaller_levels, working_level, working_size
 from clrnet.sync.ruler import RulerReadout
 from clrnet.sync.search import top_hypotheses
 
@@ -52,6 +53,7 @@ class Readable(Protocol):
     scheme: PayloadScheme
     decoder: Decoder
     ruler_input: RulerInput
+    core: Core | None
 
     @property
     def readout(self) -> RulerReadout: ...
@@ -93,6 +95,31 @@ def _above(best: tuple[float, Box], size: tuple[int, int], levels: int, smallest
         tried = candidates(implied)[:levels + 1]
         out += [(s, b, lv) for lv in LEVELS if lv > max(tried[:2]) and implied >= smallest * lv]
     return out
+
+
+def core_verified(p: Readable, received: Tensor, best: tuple[float, Box]) -> tuple[Decoded | None, float]:
+    """The core's word where pilots and payload gave none (a copy downscaled below half its
+    working frame keeps neither): the ruler's best box and the whole photo, at every level
+    the received size allows (down to ``downscaled_to`` of the frame, up to an enlargement of
+    4), most likely first. The first where the core's statistic reaches ``core_presence`` is
+    decoded there (the payload may still hold) and counts as verified."""
+    cfg, core = p.cfg, p.core
+    if core is None:
+        return None, best[0]
+    s, box = best
+    _, h, w = received.shape
+    for b in dict.fromkeys([box, FULL_FRAME]):
+        bw, bh = max(b[2] - b[0], 1e-3), max(b[3] - b[1], 1e-3)
+        implied = max(w / bw, h / bh)
+        for level in candidates(implied):
+            if level < cfg.core_from_level or not cfg.downscaled_to * level <= implied <= 4 * level:
+                continue
+            fw, fh = frame_size(level, (w / bw) / (h / bh))
+            r = core.read(received, b, fw, fh, cfg.core_search)
+            if r.z >= cfg.core_presence:
+                d = p.decoder.decode_at(received, r.box, level, anchored=True)
+                return replace(d, verified=True, core=r.z), s
+    return None, s
 
 
 def read(p: Readable, received: Tensor, top: int = 3, deep: bool = True, levels: int = 2,
@@ -155,6 +182,8 @@ def read(p: Readable, received: Tensor, top: int = 3, deep: bool = True, levels:
             if d.verified:
                 found, strength = d, s
                 break
+    if found is None and deep and not payload_only:
+        found, strength = core_verified(p, received, boxes[0])
     if found is None and (deep if search is None else search):
         found, strength = first_verified(pilot_boxes(received, hx, hy, lambda lv: p.scheme.layout(lv, lv),
                                                      cfg.pilot_search_prominence, cfg.pilot_search_excess))
