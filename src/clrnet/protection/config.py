@@ -20,6 +20,9 @@ class ProtectionConfig(BaseModel):
     # working levels from which the core is drawn: below, a whole frame holds too few cells for
     # its statistic to stand out of chance, and the payload keeps the core's share
     core_from_level: int = 1024
+    # the core is read down to copies of this share of the frame (it verifies alone there; the
+    # pilots stop at ``downscaled_to``)
+    core_downscaled_to: float = 0.25
     jnd_floor: float = 1.25  # levels of rms change in flat areas
     jnd_slope: float = 0.35
     jnd_cap: float = 10.0

@@ -100,8 +100,8 @@ def _above(best: tuple[float, Box], size: tuple[int, int], levels: int, smallest
 def core_verified(p: Readable, received: Tensor, best: tuple[float, Box]) -> tuple[Decoded | None, float]:
     """The core's word where pilots and payload gave none (a copy downscaled below half its
     working frame keeps neither): the ruler's best box and the whole photo, at every level
-    the received size allows (down to ``downscaled_to`` of the frame, up to an enlargement of
-    4), most likely first. The first where the core's statistic reaches ``core_presence`` is
+    the received size allows (down to ``core_downscaled_to`` of the frame, up to an enlargement
+    of 4), most likely first. The first where the core's statistic reaches ``core_presence`` is
     decoded there (the payload may still hold) and counts as verified."""
     cfg, core = p.cfg, p.core
     if core is None:
@@ -112,7 +112,7 @@ def core_verified(p: Readable, received: Tensor, best: tuple[float, Box]) -> tup
         bw, bh = max(b[2] - b[0], 1e-3), max(b[3] - b[1], 1e-3)
         implied = max(w / bw, h / bh)
         for level in candidates(implied):
-            if level < cfg.core_from_level or not cfg.downscaled_to * level <= implied <= 4 * level:
+            if level < cfg.core_from_level or not cfg.core_downscaled_to * level <= implied <= 4 * level:
                 continue
             fw, fh = frame_size(level, (w / bw) / (h / bh))
             r = core.read(received, b, fw, fh, cfg.core_search)
