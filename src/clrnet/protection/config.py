@@ -16,6 +16,10 @@ class ProtectionConfig(BaseModel):
     core_band: tuple[float, float] = (0.03, 0.09)  # cycles per working pixel
     core_cell: int = 64  # working pixels per cell of the core's keyed signs
     core_presence: float = 6.0  # the core's statistic (about a standard normal without it) that verifies a box
+    # ... or at least core_joint where the ruler backs the box at least core_joint_strength (more
+    # than any photo never protected shows): a crop of a smooth photo, where the core is faint
+    core_joint_strength: float = 0.5
+    core_joint: float = 4.0
     core_search: int = 12  # working pixels the core is searched around a box
     # working levels from which the core is drawn: below, a whole frame holds too few cells for
     # its statistic to stand out of chance, and the payload keeps the core's share

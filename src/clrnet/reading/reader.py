@@ -101,8 +101,9 @@ def core_verified(p: Readable, received: Tensor, best: tuple[float, Box]) -> tup
     """The core's word where pilots and payload gave none (a copy downscaled below half its
     working frame keeps neither): the ruler's best box and the whole photo, at every level
     the received size allows (down to ``core_downscaled_to`` of the frame, up to an enlargement
-    of 4), most likely first. The first where the core's statistic reaches ``core_presence`` is
-    decoded there (the payload may still hold) and counts as verified."""
+    of 4), most likely first. The first where the core's statistic reaches ``core_presence``
+    (``core_joint`` at the ruler's box where the ruler reads ``core_joint_strength``) is decoded
+    there (the payload may still hold) and counts as verified."""
     cfg, core = p.cfg, p.core
     if core is None:
         return None, best[0]
@@ -116,7 +117,7 @@ def core_verified(p: Readable, received: Tensor, best: tuple[float, Box]) -> tup
                 continue
             fw, fh = frame_size(level, (w / bw) / (h / bh))
             r = core.read(received, b, fw, fh, cfg.core_search)
-            if r.z >= cfg.core_presence:
+            if r.z >= (cfg.core_joint if b == box and s >= cfg.core_joint_strength else cfg.core_presence):
                 d = p.decoder.decode_at(received, r.box, level, anchored=True)
                 return replace(d, verified=True, core=r.z), s
     return None, s
