@@ -32,6 +32,10 @@ from clrnet.sync.align import resample
 CANVAS = 2048  # the largest working frame's long side
 NORM_WINDOW = 15  # pixels (read) over which the received band is brought to unit energy
 READ_SIDE = 768  # the long side the core is read at (at most)
+# cells a window must span for its statistic to be about normal: a self-normalised sum over a
+# few cells has heavy tails (a 128 px photo placed at a fifth of a 1024 px frame spans ten
+# cells, and one never protected read 13.8)
+MIN_CELLS = 48
 
 
 @lru_cache(maxsize=4)
@@ -104,6 +108,8 @@ class Core:
         fw, fh = max(round(width * k), 1), max(round(height * k), 1)
         win, y0, x0 = resample(received, box, fw, fh)
         _, h, w = win.shape
+        if h * w < MIN_CELLS * (self.cell * k) ** 2:
+            return CoreReading(0.0, box, (0, 0))
         lo, hi = self.band
         r = _unit_energy(_bandpass(luminance(win[None])[0, 0] * 255, lo / k, hi / k))
         m = jnd_map(win[None].float(), *self.jnd)[0, 0]
