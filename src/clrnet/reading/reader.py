@@ -33,7 +33,9 @@ class Reading:
     score: float  # crop score in [0, 1]
     box: Box
     strength: float  # ruler correlation of the chosen box
-    pilot: float  # pilot prominence after alignment (about 0-4 without protection)
+    # pilot statistic after alignment (about 0-4 without protection), or the core's where only
+    # the core verified (a copy downscaled below 0.4 of its frame)
+    pilot: float
     decoded: Decoded | None
     # the recovered frame, or how to make it: painted only when asked for (a layer beneath
     # that is then rejected, or a reading only counted, never needs it)
@@ -197,5 +199,5 @@ def read(p: Readable, received: Tensor, top: int = 3, deep: bool = True, levels:
     cut = 1 - (clipped[2] - clipped[0]) * (clipped[3] - clipped[1])
     score = float(torch.sigmoid(torch.tensor((cut - cfg.crop_margin) / 0.01)))
     cropped = score >= 0.5
-    return Reading(True, cropped, score, clipped if cropped else FULL_FRAME, strength, found.pilot, found,
+    return Reading(True, cropped, score, clipped if cropped else FULL_FRAME, strength, max(found.pilot, found.core), found,
                    lambda: p.recover(found))
