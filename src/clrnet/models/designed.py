@@ -57,7 +57,7 @@ class Protector:
             layout_seed=channel.Layout.seed if key is None else key.seed("layout"),
             whiten_seed=None if key is None else key.seed("whiten"))
         self.core = None if cfg.core_share <= 0 else Core(
-            cfg.core_band, cfg.core_cell, Core.seed if key is None else key.seed("core") % 2 ** 62,
+            cfg.core_band, cfg.core_cell, Core.seed if key is None else key.seed("core"),
             (cfg.jnd_floor, cfg.jnd_slope, cfg.jnd_cap))
         self.embedder = Embedder(cfg, self.ruler, self.scheme, self.core)
         self.decoder = Decoder(self.scheme, cfg.pilot_presence, cfg.pilot_prominence, self.tamper_net)

@@ -53,7 +53,7 @@ class ProtectionKey:
         return hashlib.blake2b(self.secret, digest_size=8, person=b"clrnet-fp").hexdigest()
 
     def seed(self, label: str) -> int:
-        """A 31-bit seed for one use (``ruler``, ``layout``, ``whiten``)."""
+        """A 31-bit seed for one use (``ruler``, ``layout``, ``whiten``, ``core``)."""
         d = hashlib.blake2b(label.encode(), key=self.secret, digest_size=4, person=b"clrnet-seed").digest()
         return int.from_bytes(d, "little") & 0x7FFFFFFF
 
