@@ -8,10 +8,10 @@ pilot. Downscaled to 0.3 of the frame its periods are still 3-10 pixels, which J
 
 The field is cut from the centre of one fixed canvas, so a frame one pixel off in its height
 still reads the same pattern (half a pixel away), while a box that misplaces the frame's
-extent (the top two thirds of a taller frame) reads it nowhere. Reading correlates the received window, band-passed and
-normalised by its local energy, with the expected field (weighted by the JND, as the
-embedding is) over a small range of shifts; per cell, so the statistic normalises itself:
-without the pattern it is about a standard normal at every shift.
+extent (the top two thirds of a taller frame) reads it nowhere. Reading correlates the
+received window, band-passed and normalised by its local energy, with the expected field
+(weighted by the JND, as the embedding is) over a small range of shifts; per cell, so the
+statistic normalises itself: without the pattern it is about a standard normal at every shift.
 """
 
 from __future__ import annotations
@@ -97,7 +97,8 @@ class Core:
         if max(width, height) > CANVAS:
             raise ValueError(f"a working frame of {width} x {height} exceeds the core's canvas ({CANVAS})")
         y, x = (CANVAS - height) // 2, (CANVAS - width) // 2
-        return (_canvas(*self.band, self.seed) * _signs(self.seed, self.cell))[y:y + height, x:x + width]
+        at = (slice(y, y + height), slice(x, x + width))
+        return _canvas(*self.band, self.seed)[at] * _signs(self.seed, self.cell)[at]
 
     def read(self, received: Tensor, box: Box, width: int, height: int, search: int) -> CoreReading:
         """Correlate the received (3, h, w), placed at ``box`` of a ``width`` x ``height``
@@ -121,7 +122,7 @@ class Core:
         yb, xb = min(y0 + h + s, fh), min(x0 + w + s, fw)
         if yb > ya and xb > xa:
             big[ya - (y0 - s):yb - (y0 - s), xa - (x0 - s):xb - (x0 - s)] = \
-                self._read_pattern(width, height, fw, fh)[ya:yb, xa:xb]
+                _reduced(self.band, self.cell, self.seed, width, height, fw, fh)[ya:yb, xa:xb]
         # the correlation at every shift (FFT): surface[dy + s, dx + s] pairs window pixel
         # (a, b) with frame pixel (y0 + a + dy, x0 + b + dx)
         n = (h + 2 * s, w + 2 * s)
@@ -140,9 +141,6 @@ class Core:
         # the received pixels sit (dy, dx) further into the frame than the box placed them
         moved = (box[0] + dx / fw, box[1] + dy / fh, box[2] + dx / fw, box[3] + dy / fh)
         return CoreReading(float(z.max()), moved, (round(dy / k), round(dx / k)))
-
-    def _read_pattern(self, width: int, height: int, fw: int, fh: int) -> Tensor:
-        return _reduced(self.band, self.cell, self.seed, width, height, fw, fh)
 
 
 @lru_cache(maxsize=16)

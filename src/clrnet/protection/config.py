@@ -80,3 +80,7 @@ class ProtectionConfig(BaseModel):
     border: bool = True  # Telea's continuation of the kept part blended in near the crop's edge
     consistent: bool = True  # the recovery moved into agreement with the thumbnail's measurements
     readout_gain: bool = True  # weigh the ruler readout by the JND map (the ruler is shaped by it)
+
+    def carries_core(self, level: int) -> bool:
+        """Whether a working frame of long side ``level`` carries the core."""
+        return self.core_share > 0 and level >= self.core_from_level

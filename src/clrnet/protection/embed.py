@@ -3,7 +3,8 @@
 Three signals shaped by the JND map: the ruler (``sync.ruler``), which tells a
 recipient where a fragment sat; the core (``payload.core``), low-frequency pilots that
 confirm it after a downscale the payload does not outlive; and the payload
-(``payload.scheme``), which tells what the whole photo looked like. The change is carried to the photo's own resolution and added there.
+(``payload.scheme``), which tells what the whole photo looked like. The change is carried
+to the photo's own resolution and added there.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ class Embedder:
             layout = self.scheme.layout(w, h, robust=True)
         m = self.jnd(work[None])[0, 0]
         share = self.cfg.ruler_share
-        cored = with_core and self.core is not None and max(w, h) >= self.cfg.core_from_level
+        cored = with_core and self.core is not None and self.cfg.carries_core(max(w, h))
         core = self.cfg.core_share if cored else 0.0
         rest = math.sqrt(1 - share ** 2 - core ** 2)
         payload = channel.embed(layout, bits)
@@ -102,13 +103,13 @@ class Embedder:
         # a large photo: its payload is checked on the path it will take (``margin``), in
         # the layout of most capacity first, down to the robust layout; where even that fails,
         # the payload takes the core's share too (taken unchecked)
+        cored = self.core is not None and self.cfg.carries_core(max(ww, wh))
         for layout in rungs:
             bits = self.scheme.coded_bits(work, layout)
             delta = self.at_size(image, self.signal(work, bits))
-            if margin.survives(image + delta, layout, bits, self.scheme.decode_soft):
+            if (layout is rungs[-1] and not cored) or margin.survives(image + delta, layout, bits,
+                                                                       self.scheme.decode_soft):
                 return delta
-        if self.core is None or max(ww, wh) < self.cfg.core_from_level:
-            return delta
         return self.at_size(image, self.signal(work, bits, with_core=False))
 
     def at_size(self, image: Tensor, delta: Tensor) -> Tensor:

@@ -115,7 +115,7 @@ def core_verified(p: Readable, received: Tensor, best: tuple[float, Box]) -> tup
         bw, bh = max(b[2] - b[0], 1e-3), max(b[3] - b[1], 1e-3)
         implied = max(w / bw, h / bh)
         for level in candidates(implied):
-            if level < cfg.core_from_level or not cfg.core_downscaled_to * level <= implied <= 4 * level:
+            if not cfg.carries_core(level) or not cfg.core_downscaled_to * level <= implied <= 4 * level:
                 continue
             fw, fh = frame_size(level, (w / bw) / (h / bh))
             r = core.read(received, b, fw, fh, cfg.core_search)
