@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from PIL import Image, ImageChops, ImageDraw, ImageFilter
 from torch import Tensor
@@ -22,10 +23,12 @@ from clrnet.core.image import pil_to_tensor, tensor_to_pil
 from clrnet.files.imageio import to_rgb
 from clrnet.models.base import Model
 from clrnet.models.zoo import DEFAULT_MODEL, as_model, load_model
+from clrnet.passive.detect import detector as passive_detector
 from clrnet.protection.key import ProtectionKey, load_key
 from clrnet.tamper.localize import tamper_score
 
 MAX_OUTPUT_SIDE = 8192
+PASSIVE_MIN_SIDE = 32  # the passive detector's smallest photo
 
 _models: dict[str, Model] = {}
 
@@ -102,6 +105,13 @@ class Inspection:
     tamper_mask: Image.Image | None = None
     tamper_score: float | None = None
     tampered: bool | None = None
+    # the passive detector (PSCC-Net; run when no protection was found, or when asked): an
+    # estimate from the pixels alone. Score 0-1, verdict at the shipped threshold, and the
+    # per-pixel probability and its binary verdict ("L", the received photo's frame)
+    passive_score: float | None = None
+    passive_edited: bool | None = None
+    passive_map: Image.Image | None = None
+    passive_mask: Image.Image | None = None
 
     def overlay(self) -> Image.Image:
         """The recovered frame with the received fragment's box drawn on it (red) and
@@ -136,6 +146,8 @@ class Inspection:
             "payload_decoded": self.payload,
             "tampered": self.tampered,
             "tamper_score": None if self.tamper_score is None else round(self.tamper_score, 4),
+            "passive_score": None if self.passive_score is None else round(self.passive_score, 4),
+            "passive_edited": self.passive_edited,
             "protections": None if self.layers is None else len(self.layers),
             "layers": self.layers,
             "model": self.model,
@@ -155,13 +167,16 @@ def estimate_original_size(received_size: tuple[int, int], box: Box) -> tuple[in
 
 
 def inspect(image: Image.Image, model: "Model | str | None" = None,
-            original_size: tuple[int, int] | None = None, paste_received: bool = True) -> Inspection:
+            original_size: tuple[int, int] | None = None, paste_received: bool = True,
+            passive: bool | None = None) -> Inspection:
     """Was ``image`` cropped from a protected photo, where, and what was cut away?
 
     ``original_size`` (W, H) sets the recovered image's size; without it the size is
     estimated from the received size and the box. With ``paste_received`` the received
     pixels fill the box at full resolution (but where the model found edits) and the
-    model's recovery (its working resolution, upscaled) fills the rest.
+    model's recovery (its working resolution, upscaled) fills the rest. ``passive``: run the
+    passive detector (``passive_*``) always (True), never (False), or only when no protection
+    was found (None).
     """
     m = get_model(model)
     rgb = to_rgb(image)
@@ -188,9 +203,14 @@ def inspect(image: Image.Image, model: "Model | str | None" = None,
         tamper = _frame_image(edited.float(), (ow, oh), (left, top))
         score = tamper_score(r.edited)
         tampered = bool(r.edited.any())
-    return Inspection(r.cropped, r.score, r.box, (ow, oh), estimated, mask, tensor_to_pil(full),
-                      tensor_to_pil(r.recovered), rgb.size, m.name, r.protected, r.protection, r.payload, presence,
-                      r.layers, tamper, score, tampered)
+    found = Inspection(r.cropped, r.score, r.box, (ow, oh), estimated, mask, tensor_to_pil(full),
+                       tensor_to_pil(r.recovered), rgb.size, m.name, r.protected, r.protection, r.payload, presence,
+                       r.layers, tamper, score, tampered)
+    if (passive or (passive is None and r.protected is False)) and min(rgb.size) >= PASSIVE_MIN_SIDE:
+        p = passive_detector()(np.asarray(rgb))
+        found.passive_score, found.passive_edited = p.score, p.edited
+        found.passive_map, found.passive_mask = p.map_image(), p.mask_image()
+    return found
 
 
 def _frame_image(values: Tensor, size: tuple[int, int], at: tuple[int, int]) -> Image.Image:

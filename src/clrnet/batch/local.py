@@ -239,8 +239,8 @@ def protect_many(inputs: Iterable[str | Path], out_dir: str | Path, model: Model
 
 
 def write_report_folder(found: Inspection, folder: str | Path, images: bool = True) -> Path:
-    """recovered.png, mask.png, overlay.png (presence.png and tamper_mask.png with v2) and
-    report.json; the JSON last, so its presence means the folder is complete."""
+    """recovered.png, mask.png, overlay.png (presence.png and tamper_mask.png with v2;
+    passive_map.png and passive_mask.png where the passive detector ran) and report.json; the JSON last, so its presence means the folder is complete."""
     folder = Path(folder)
     if images:
         save_atomic(found.recovered, folder / "recovered.png")
@@ -250,6 +250,9 @@ def write_report_folder(found: Inspection, folder: str | Path, images: bool = Tr
             save_atomic(found.presence, folder / "presence.png")
         if found.tamper_mask is not None:
             save_atomic(found.tamper_mask, folder / "tamper_mask.png")
+        if found.passive_map is not None and found.passive_mask is not None:
+            save_atomic(found.passive_map, folder / "passive_map.png")
+            save_atomic(found.passive_mask, folder / "passive_mask.png")
     return write_text_atomic(found.to_json() + "\n", folder / REPORT_FILE)
 
 
@@ -283,10 +286,10 @@ def _inspect_save(job: InspectJob, found: Inspection, images: bool = True) -> Ba
 
 
 def run_inspect_job(job: InspectJob, model: Model, original_size: tuple[int, int] | None = None,
-                    images: bool = True) -> BatchResult:
+                    images: bool = True, passive: bool | None = None) -> BatchResult:
     """Read, inspect and write one photo's report (the unit a Ray worker runs)."""
     try:
-        found = inspect(read_photo(job.source).image, model, original_size=original_size)
+        found = inspect(read_photo(job.source).image, model, original_size=original_size, passive=passive)
         return _inspect_save(job, found, images)
     except Exception as e:
         return BatchResult(job.source, None, "failed", _message(job.source, e))
@@ -294,8 +297,9 @@ def run_inspect_job(job: InspectJob, model: Model, original_size: tuple[int, int
 
 def inspect_many(inputs: Iterable[str | Path], out_dir: str | Path | None = None, model: Model | str | None = None,
                  *, original_size: tuple[int, int] | None = None, recursive: bool = False, force: bool = False,
-                 images: bool = True, workers: int = 1, progress: bool = False) -> Iterator[BatchResult]:
-    """Inspect every photo of ``inputs``; with ``out_dir``, a report folder per photo
+                 images: bool = True, workers: int = 1, progress: bool = False,
+                 passive: bool | None = None) -> Iterator[BatchResult]:
+    """Inspect every photo of ``inputs`` (``passive`` as ``api.inspect``'s); with ``out_dir``, a report folder per photo
     (``out_dir / <relative name>/``) and, when the generator is exhausted or closed,
     ``results.jsonl`` and ``results.csv`` for the photos it went through."""
     plan = plan_inspect(inputs, out_dir, recursive=recursive, force=force)
@@ -303,7 +307,7 @@ def inspect_many(inputs: Iterable[str | Path], out_dir: str | Path | None = None
     done: list[BatchResult] = []
     try:
         for res in _progress(_run(plan, lambda j: read_photo(j.source),
-                                  lambda j, p: inspect(p.image, m, original_size=original_size),
+                                  lambda j, p: inspect(p.image, m, original_size=original_size, passive=passive),
                                   lambda j, f: _inspect_save(j, f, images), workers),
                              len(plan), "inspecting", progress):
             done.append(res)

@@ -104,7 +104,7 @@ class InspectWorker:
     """A Ray Data worker: the model loads once, then batch after batch of inspect jobs."""
 
     def __init__(self, model: str, original_size: tuple[int, int] | None, images: bool, key: str | None = None,
-                 threads: int = 1, thorough: bool | None = None) -> None:
+                 threads: int = 1, thorough: bool | None = None, passive: bool | None = None) -> None:
         import torch
 
         from clrnet.api import get_model, with_key
@@ -114,11 +114,11 @@ class InspectWorker:
         keep_freed_memory()
         torch.set_num_threads(threads)
         self.model = look_beneath(with_key(get_model(model), key), thorough)
-        self.original_size, self.images = original_size, images
+        self.original_size, self.images, self.passive = original_size, images, passive
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         results = [run_inspect_job(InspectJob(Path(s), Path(f) if f else None), self.model, self.original_size,
-                                   self.images) for s, f in zip(batch["source"], batch["folder"])]
+                                   self.images, self.passive) for s, f in zip(batch["source"], batch["folder"])]
         return _result_columns(batch["index"], results)
 
 
@@ -181,7 +181,8 @@ def protect_ray(inputs: Iterable[str | Path], out_dir: str | Path, model: str, *
 def inspect_ray(inputs: Iterable[str | Path], out_dir: str | Path | None, model: str, *,
                 original_size: tuple[int, int] | None = None, recursive: bool = False, force: bool = False,
                 images: bool = True, address: str | None = None, concurrency: int | None = None,
-                batch_size: int = 4, key: str | Path | None = None, thorough: bool | None = None) -> list[BatchResult]:
+                batch_size: int = 4, key: str | Path | None = None, thorough: bool | None = None,
+                passive: bool | None = None) -> list[BatchResult]:
     """``inspect_many`` on Ray Data; writes results.jsonl / results.csv like the plain path
     (``thorough``: as ``pipeline.thorough``; None: the model's default)."""
     plan = plan_inspect(inputs, out_dir, recursive=recursive, force=force)
@@ -190,7 +191,7 @@ def inspect_ray(inputs: Iterable[str | Path], out_dir: str | Path | None, model:
     cols = {"index": list(range(len(jobs))), "source": [str(j.source.resolve()) for j in jobs],
             "folder": ["" if j.folder is None else str(j.folder.resolve()) for j in jobs]}
     kwargs = {"model": _absolute(model), "original_size": original_size, "images": images,
-              "key": _absolute_key(key), "thorough": thorough}
+              "key": _absolute_key(key), "thorough": thorough, "passive": passive}
     results = _collect(plan, jobs, _run(jobs, cols, InspectWorker, kwargs, concurrency, batch_size))
     if out_dir is not None and results:
         write_results(results, Path(out_dir))

@@ -164,6 +164,8 @@ def bench(
                                 "send of a 2048x1365 and a 12 MP photo: whole at its own size, downscaled to "
                                 "1280 and 960 px, a 50 % crop at 1080 px, a laundered crop, never protected "
                                 "(JPEG 85; slow: minutes)."),
+    passive: bool = typer.Option(False, "--passive/--no-passive", help="Also time the passive detector alone "
+                                 "at 1024x1024 and 4000x3000."),
 ) -> None:
     """Speed of protect and inspect, one call at a time (and, with --processes, a batch's throughput);
     prints a table."""
@@ -194,4 +196,8 @@ def bench(
         from clrnet.evaluation.bench import bench_routes
 
         rows += bench_routes(m, repeats=1 if repeats < 3 else 3)
+    if passive:
+        from clrnet.evaluation.bench import bench_passive
+
+        rows += bench_passive(repeats=repeats)
     typer.echo(format_bench(rows, model))

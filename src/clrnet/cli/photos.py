@@ -101,6 +101,9 @@ def inspect(
                                             "protection however weak the earlier ruler (the default), or "
                                             "--fast: only where it reads above chance (2-4x faster on an "
                                             "uncropped protected photo; misses about 1 laundered crop in 10)."),
+    passive: Optional[bool] = typer.Option(None, "--passive/--no-passive", help="The passive detector (an "
+                                           "estimate from the pixels alone): by default only when no protection "
+                                           "is found; --passive also on protected photos, --no-passive never."),
 ) -> None:
     """Was each photo cropped from a protected photo? Where, and what was cut away?"""
     from clrnet.api import inspect as inspect_image
@@ -120,10 +123,10 @@ def inspect(
                 from clrnet.batch.ray import inspect_ray
 
                 return inspect_ray(inputs, output, model, original_size=size, recursive=recursive, force=force,
-                                   images=images, address=address, key=key, thorough=thorough)
+                                   images=images, address=address, key=key, thorough=thorough, passive=passive)
             m = _keyed_model(model, key, thorough)
             return list(inspect_many(inputs, output, m, original_size=size, recursive=recursive, force=force,
-                                     images=images, workers=workers, progress=True))
+                                     images=images, workers=workers, progress=True, passive=passive))
 
         if engine == "ray":
             _keyed_model(model, key, thorough)
@@ -140,7 +143,7 @@ def inspect(
         if output.is_dir() and any(output.iterdir()) and not force:
             raise OutputExistsError(f"{output}: folder is not empty (use --force to write into it)")
         photo = open_image(image)
-        found = inspect_image(photo, m, original_size=size)
+        found = inspect_image(photo, m, original_size=size, passive=passive)
         write_report_folder(found, output)
     except (ImageInputError, OutputExistsError, FileNotFoundError) as e:
         _fail(str(e))
@@ -150,6 +153,7 @@ def inspect(
         typer.echo(f"{image}: no protection found (strength {found.protection:.3f}): this photo was "
                    f"probably never protected, so crops cannot be localised; not cropped "
                    f"(score {found.score:.3f})")
+        _echo_passive(found)
         return
     typer.echo(f"{image}: {verdict} (score {found.score:.3f})")
     typer.echo(f"kept box in original frame: x {x0:.3f}-{x1:.3f}, y {y0:.3f}-{y1:.3f} "
@@ -158,8 +162,17 @@ def inspect(
         typer.echo(f"EDITED: {found.tamper_score:.1%} of the kept part changed after protection "
                    f"(tamper_mask.png, outlined in overlay.png)" if found.tampered
                    else "no edits found inside the kept part")
+    _echo_passive(found)
     est = " (estimated)" if found.size_estimated else ""
     typer.echo(f"original size{est}: {found.original_size[0]}x{found.original_size[1]}; report in {output}/")
+
+
+def _echo_passive(found) -> None:
+    if found.passive_score is None:
+        return
+    verdict = "probably EDITED" if found.passive_edited else "no edit found"
+    typer.echo(f"passive detector (an estimate from the pixels alone, no protection read): {verdict} "
+               f"(passive_score {found.passive_score:.3f}; passive_map.png, passive_mask.png)")
 
 
 @app.command()

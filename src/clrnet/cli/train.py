@@ -16,7 +16,7 @@ app = typer.Typer()
 
 @app.command()
 def train(
-    config: str = typer.Option("small", "--config", "-c", help="YAML config file or built-in name (small, paper; refine: the reconstruction network; tamper: the tamper network)."),
+    config: str = typer.Option("small", "--config", "-c", help="YAML config file or built-in name (small, paper; refine: the reconstruction network; tamper: the tamper network; passive: the passive detector)."),
     data: Optional[Path] = typer.Option(None, "--data", help="Dataset root with train/ and val/ (default: $CLRNET_DATA or ../shared/datasets)."),
     run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Checkpoints, log.csv, best.safetensors (default: runs/<name>)."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Train until this step (default: the config's)."),
@@ -30,19 +30,20 @@ def train(
 
     refine_cfg = _refine_config(config)
     tamper_cfg = _tamper_config(config)
+    passive_cfg = _passive_config(config)
     if nproc < 1:
         _fail(f"--nproc {nproc}: must be at least 1")
+    if passive_cfg is not None:
+        from clrnet.training.passive import train_passive
+
+        _run_single(train_passive, passive_cfg, run_dir, data, steps, "best on validation",
+                    "best.safetensors (with its threshold)")
+        return
     if tamper_cfg is not None:
         from clrnet.training.tamper import train_tamper
 
-        rd = run_dir or Path("runs") / tamper_cfg.name
-        if (rd / "last.pt").is_file():
-            typer.echo(f"resuming {rd}")
-        try:
-            best = train_tamper(tamper_cfg, rd, data, steps)
-        except FileNotFoundError as e:
-            _fail(f"{e} (set --data or $CLRNET_DATA)")
-        typer.echo(f"done: {best} (best on validation, with its threshold), {rd}/last.pt")
+        _run_single(train_tamper, tamper_cfg, run_dir, data, steps, "best on validation, with its threshold",
+                    "last.pt")
         return
     if nproc > 1:
         _torchrun(nproc, config, data, run_dir, steps)
@@ -83,6 +84,20 @@ def train(
         close_world(world)
     if world.main:
         typer.echo(f"done: {rd}/best.safetensors (best on validation), {rd}/last.safetensors")
+
+
+def _run_single(fit, cfg, run_dir: Optional[Path], data: Optional[Path], steps: Optional[int], what: str,
+                kept: str) -> None:
+    """A trainer of one process (``fit(cfg, run_dir, data, steps)``), resumed where it stopped."""
+    rd = run_dir or Path("runs") / cfg.name
+    if (rd / "last.pt").is_file():
+        typer.echo(f"resuming {rd}")
+    try:
+        result = fit(cfg, rd, data, steps)
+    except (FileNotFoundError, ValueError) as e:
+        _fail(f"{e} (set --data or $CLRNET_DATA)" if isinstance(e, FileNotFoundError) and "pip install" not in str(e)
+              else str(e))
+    typer.echo(f"done: {result} ({what}), {rd}/{kept}")
 
 
 def _torchrun(nproc: int, config: str, data: Optional[Path], run_dir: Optional[Path], steps: Optional[int]) -> None:
@@ -129,6 +144,14 @@ def _tamper_config(config: str):
 
     data = _config_of_kind(config, "tamper")
     return None if data is None else TamperConfig.model_validate(data)
+
+
+def _passive_config(config: str):
+    """The passive detector's config if ``config`` names one (``kind: passive``), else None."""
+    from clrnet.training.passive import PassiveConfig
+
+    data = _config_of_kind(config, "passive")
+    return None if data is None else PassiveConfig.model_validate(data)
 
 
 def main() -> None:

@@ -83,6 +83,24 @@ def bench(model: Model, sizes: tuple[int, ...] = (128, 256, 512), repeats: int =
     return rows
 
 
+def bench_passive(sizes: tuple[tuple[int, int], ...] = ((1024, 1024), (4000, 3000)), repeats: int = 3,
+                  progress: bool = True) -> list[BenchRow]:
+    """Time the passive detector alone (``passive.detect``, the shipped weights) on a photo of
+    each size; the issue asks for at most 1 s at 1 024² and 5 s at 12 MP."""
+    import numpy as np
+    from tqdm import tqdm
+
+    from clrnet.passive.detect import detector
+
+    det = detector()
+    rows: list[BenchRow] = []
+    for w, h in tqdm(sizes, desc="passive", disable=not progress):
+        photo = np.asarray(sample_photo(w, h))
+        sec = _median_time(lambda: det(photo), repeats)
+        rows.append(BenchRow("passive detector", f"{w}x{h}", sec, 1 / sec, _peak_rss_mb()))
+    return rows
+
+
 def route_photos(model: Model, width: int, height: int) -> list[tuple[str, Image.Image]]:
     """The copies people send of a ``width`` x ``height`` photo protected at full size (issue
     "Shared the way people share"), each JPEG 85: the whole photo at its own size and

@@ -199,6 +199,20 @@ def security_study(m: Model, o: Options) -> Result:
                               f"{pool} ({time.time() - t0:.0f} s)", 3)
 
 
+def passive_study(m: Model, o: Options) -> Result:
+    """The passive detector (never-protected photos) in the PSCC-Net paper's protocol, beside
+    ELA, NOI1 and the protection's own tamper map."""
+    from clrnet.evaluation.passive import PAPER, passive_figure, run_passive
+
+    columns = list(o.attacks) if o.attacks else (["none", "jpeg80"] if o.quick else None)
+    rows, cases, seconds = run_passive(m, o.data, columns, o.seed, 2 if o.quick else o.limit,
+                                       active=not o.protected_only)
+    title = f"### passive detection: {o.data} ({seconds:.0f} s)"
+    paper = "\n".join(f"- {k}: {v}" for k, v in PAPER.items())
+    text = markdown_table(rows, title, 3) + "\nThe paper's numbers (its own data and GPU training):\n" + paper + "\n"
+    return Result(rows, text, lambda path: passive_figure(cases, path))
+
+
 def capacity_study(m: Model, o: Options) -> Result:
     """The payload's capacity by working level and kept area, and how often it decodes."""
     from clrnet.evaluation.capacity import capacity_table, format_capacity
@@ -275,6 +289,9 @@ STUDIES: dict[str, Study] = {s.name: s for s in (
           ("designed",), security_study),
     Study("formats", "How the protection survives each output format of `protect`.", ("designed", "paper"),
           formats_study),
+    Study("passive", "The passive detector (PSCC-Net) on edited never-protected photos: synthetic Kodak + Set14 "
+          "edits and the CASIA samples (--data: the datasets root; --attack: post-processing columns; "
+          "--protected-only: leave out the active row).", ("designed",), passive_study),
     Study("capacity", "The payload's capacity by working level and kept area.", ("designed",), capacity_study),
     Study("real-path", "Photos of 8 MP and more: protect, crop 40 %, 2048 px, JPEG 85.", ("designed",),
           real_path_study),

@@ -138,6 +138,9 @@ def create_app(model: Model | str | None = None, max_upload_mb: float = DEFAULT_
                 pics["presence"] = found.presence
             if found.tamper_mask is not None:
                 pics["tamper_mask"] = found.tamper_mask
+            if found.passive_map is not None and found.passive_mask is not None:
+                pics["passive_map"] = found.passive_map
+                pics["passive_mask"] = found.passive_mask
             out["images"] = {k: _data_url(v) for k, v in pics.items()}
         return out
 

