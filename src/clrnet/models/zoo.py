@@ -21,10 +21,12 @@ DESIGNED_MODELS = {"clrnet-v2": "protection v2: working frame, JND-shaped ruler 
 
 
 def available_models() -> list[str]:
-    """Names of the models shipped in the package."""
+    """Names of the protection models shipped in the package (not the passive detector's
+    weights, whose card says ``"kind": "passive"``)."""
     folder = resources.files("clrnet") / "weights"
     return sorted([*DESIGNED_MODELS, *(p.name for p in folder.iterdir()
-                                       if (p / f"{p.name}.safetensors").is_file())])
+                                       if (p / f"{p.name}.safetensors").is_file()
+                                       and model_card(p.name).get("kind") != "passive")])
 
 
 def model_card(name: str) -> dict:
