@@ -8,7 +8,9 @@ that was never protected. Re-recorded once since, on 2026-12-07, for an intended
 refine network at 128 px on 256 px frames changed the laundered astronaut's ``recovered.png``
 and ``overlay.png`` and nothing else; and on 2026-12-07 again for the core layer (drawn from
 the 1024 px level): the 8 MP photo's protected bytes and its crop's report changed, nothing
-else.
+else; and on 2026-12-07 a third time for the passive detector: every report.json gained
+``passive_score`` and ``passive_edited`` (None where a protection was found) and the
+never-protected photo's folder ``passive_map.png`` and ``passive_mask.png``, nothing else.
 """
 
 from __future__ import annotations
