@@ -101,10 +101,12 @@ def test_noi1_finds_a_region_of_other_noise() -> None:
 
 
 def test_ela_finds_a_region_compressed_another_way() -> None:
-    from clrnet.attacks.forgeries import jpeg
+    from PIL import Image
+
+    from clrnet.attacks.real import jpeg
 
     rng = np.random.default_rng(0)
-    photo = jpeg(_textured(rng), 95)
+    photo = np.array(jpeg(Image.fromarray(_textured(rng)), 95))
     photo[32:96, 32:96] = np.clip(photo[32:96, 32:96] + rng.normal(0, 8, (64, 64, 3)), 0, 255).astype(np.uint8)
     m = ela_map(photo)
     assert m.shape == photo.shape[:2]

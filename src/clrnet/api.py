@@ -23,12 +23,12 @@ from clrnet.core.image import pil_to_tensor, tensor_to_pil
 from clrnet.files.imageio import to_rgb
 from clrnet.models.base import Model
 from clrnet.models.zoo import DEFAULT_MODEL, as_model, load_model
+from clrnet.passive.detect import MIN_SIDE as PASSIVE_MIN_SIDE
 from clrnet.passive.detect import detector as passive_detector
 from clrnet.protection.key import ProtectionKey, load_key
 from clrnet.tamper.localize import tamper_score
 
 MAX_OUTPUT_SIDE = 8192
-PASSIVE_MIN_SIDE = 32  # the passive detector's smallest photo
 
 _models: dict[str, Model] = {}
 

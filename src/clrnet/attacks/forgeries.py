@@ -13,7 +13,6 @@ pristine photo goes through them as often as an edited one. Everything draws fro
 
 from __future__ import annotations
 
-import io
 import math
 
 import cv2
@@ -21,6 +20,7 @@ import numpy as np
 from PIL import Image
 
 from clrnet.attacks.edits import freeform_mask, inpaint_biharmonic, inpaint_cv, object_mask
+from clrnet.attacks.real import jpeg
 
 KINDS = ("pristine", "splice", "copymove", "removal")
 AREA = (0.01, 0.30)  # share of the frame a region covers (drawn log-uniformly)
@@ -139,12 +139,6 @@ def forge(kind: str, photo: np.ndarray, rng: np.random.Generator,
     raise ValueError(f"unknown forgery {kind!r}; choose from: {', '.join(KINDS)}")
 
 
-def jpeg(photo: np.ndarray, quality: int) -> np.ndarray:
-    buf = io.BytesIO()
-    Image.fromarray(photo).save(buf, "JPEG", quality=int(quality))
-    return np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB")).copy()
-
-
 def postprocess(rng: np.random.Generator, photo: np.ndarray, mask: np.ndarray,
                 p: float = 0.5, resize: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Each of resize (0.5 to 1.5; not when ``resize`` is False), blur, noise and JPEG (60 to 95)
@@ -161,5 +155,5 @@ def postprocess(rng: np.random.Generator, photo: np.ndarray, mask: np.ndarray,
         noise = rng.normal(0, float(rng.uniform(1, 6)), photo.shape)
         photo = np.clip(photo + noise, 0, 255).round().astype(np.uint8)
     if rng.random() < p:
-        photo = jpeg(photo, int(rng.integers(60, 96)))
+        photo = np.array(jpeg(Image.fromarray(photo), int(rng.integers(60, 96))))
     return photo, mask

@@ -95,8 +95,7 @@ def _run_single(fit, cfg, run_dir: Optional[Path], data: Optional[Path], steps: 
     try:
         result = fit(cfg, rd, data, steps)
     except (FileNotFoundError, ValueError) as e:
-        _fail(f"{e} (set --data or $CLRNET_DATA)" if isinstance(e, FileNotFoundError) and "pip install" not in str(e)
-              else str(e))
+        _fail(f"{e} (set --data or $CLRNET_DATA)" if isinstance(e, FileNotFoundError) else str(e))
     typer.echo(f"done: {result} ({what}), {rd}/{kept}")
 
 

@@ -205,8 +205,7 @@ def passive_study(m: Model, o: Options) -> Result:
     from clrnet.evaluation.passive import PAPER, passive_figure, run_passive
 
     columns = list(o.attacks) if o.attacks else (["none", "jpeg80"] if o.quick else None)
-    rows, cases, seconds = run_passive(m, o.data, columns, o.seed, 2 if o.quick else o.limit,
-                                       active=not o.protected_only)
+    rows, cases, seconds = run_passive(m, o.data, columns, o.seed, 2 if o.quick else o.limit)
     title = f"### passive detection: {o.data} ({seconds:.0f} s)"
     paper = "\n".join(f"- {k}: {v}" for k, v in PAPER.items())
     text = markdown_table(rows, title, 3) + "\nThe paper's numbers (its own data and GPU training):\n" + paper + "\n"
@@ -290,8 +289,7 @@ STUDIES: dict[str, Study] = {s.name: s for s in (
     Study("formats", "How the protection survives each output format of `protect`.", ("designed", "paper"),
           formats_study),
     Study("passive", "The passive detector (PSCC-Net) on edited never-protected photos: synthetic Kodak + Set14 "
-          "edits and the CASIA samples (--data: the datasets root; --attack: post-processing columns; "
-          "--protected-only: leave out the active row).", ("designed",), passive_study),
+          "edits and the CASIA samples (--data: the datasets root; --attack: post-processing columns).", ("designed",), passive_study),
     Study("capacity", "The payload's capacity by working level and kept area.", ("designed",), capacity_study),
     Study("real-path", "Photos of 8 MP and more: protect, crop 40 %, 2048 px, JPEG 85.", ("designed",),
           real_path_study),

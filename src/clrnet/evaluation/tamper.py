@@ -31,6 +31,7 @@ from clrnet.core.image import pil_to_tensor, tensor_to_pil
 from clrnet.core.metrics import mask_f1, mask_iou, psnr, ssim
 from clrnet.files.datasets import bring_to, list_images
 from clrnet.models.designed import Protector
+from clrnet.passive.classical import jpeg_error
 
 TAMPER_ATTACKS = ["none", "jpeg90", "jpeg70", "jpeg50", "scale150", "scale70", "scale50", "gaussian", "median",
                   "noise", "dropout"]
@@ -78,10 +79,7 @@ def _png(im: Image.Image) -> Image.Image:
 def error_level(photo: np.ndarray, quality: int = 90) -> np.ndarray:
     """Error-level analysis: where re-saving as JPEG changes the photo more than elsewhere
     (edited regions often recompress differently), smoothed; thresholded by Otsu."""
-    buf = io.BytesIO()
-    Image.fromarray(photo).save(buf, "JPEG", quality=quality)
-    again = np.asarray(Image.open(buf).convert("RGB")).astype(np.float32)
-    err = np.abs(photo.astype(np.float32) - again).mean(2)
+    err = jpeg_error(photo, quality)
     side = max(3, (min(photo.shape[:2]) // 32) | 1)
     err = cv2.GaussianBlur(err, (side, side), 0)
     u8 = cv2.normalize(err, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)

