@@ -143,23 +143,46 @@ def _tree(root) -> None:
             Image.fromarray(p).resize((160, 120)).save(d / f"{i}.png")
 
 
+def test_threshold_rule_and_its_confidence_bound() -> None:
+    """200 pristine scores, 5 % budget: the plain rule calls the top 9 edited; at 95 % confidence
+    (Clopper-Pearson bound 0.0452 for 4 of 200, 0.0518 for 5) only the top 4."""
+    from clrnet.training.passive import threshold_for
+
+    s = np.random.default_rng(0).permutation(np.arange(200) / 200)
+    assert (s >= threshold_for(s, 0.05)).sum() == 9
+    assert (s >= threshold_for(s, 0.05, 0.95)).sum() == 4
+    assert (s[:10] >= threshold_for(s[:10], 0.05, 0.95)).sum() == 0  # too few photos to allow any
+
+
+def test_warm_restarts_halve_the_peak_and_end_at_a_twentieth() -> None:
+    from clrnet.training.passive import PassiveConfig, lr_at
+
+    cfg = PassiveConfig(steps=3600, restarts=(2400,), lr=4e-4)
+    assert lr_at(cfg, 0) == pytest.approx(4e-4)
+    assert lr_at(cfg, 2399) == pytest.approx(2e-5, rel=1e-3)
+    assert lr_at(cfg, 2400) == pytest.approx(2e-4)
+    assert lr_at(cfg, 3600) == pytest.approx(1e-5)
+    assert lr_at(PassiveConfig(steps=100, lr=1.0), 50) == pytest.approx(0.525)
+
+
 def test_training_resumes_exactly_and_chooses_a_threshold(tmp_path) -> None:
-    """Two steps, stop, two more: the same weights as four in one go; the finished run's
-    threshold calls at most the budget of the whole val photos edited."""
+    """Two steps, stop, two more, two more (across a warm restart at 3): the same weights as six
+    in one go; the finished run's threshold calls at most the budget of the whole val photos edited."""
     from safetensors import safe_open
     from safetensors.torch import load_file
 
     from clrnet.training.passive import PassiveConfig, train_passive
 
     _tree(tmp_path / "data")
-    cfg = PassiveConfig(init="scratch", crop=64, batch_size=2, steps=4, val_every=2, val_photos=4, workers=0,
-                        checkpoint_every=1, max_false_alarms=0.25)
+    cfg = PassiveConfig(init="scratch", crop=64, batch_size=2, steps=6, restarts=(3,), val_every=2, val_photos=4,
+                        workers=0, checkpoint_every=1, max_false_alarms=0.25)
     train_passive(cfg, tmp_path / "a", tmp_path / "data", progress=False)
     train_passive(cfg, tmp_path / "b", tmp_path / "data", steps=2, progress=False)
+    train_passive(cfg, tmp_path / "b", tmp_path / "data", steps=4, progress=False)
     out = train_passive(cfg, tmp_path / "b", tmp_path / "data", progress=False)
     a = torch.load(tmp_path / "a" / "last.pt", weights_only=False)
     b = torch.load(tmp_path / "b" / "last.pt", weights_only=False)
-    assert a["step"] == b["step"] == 4
+    assert a["step"] == b["step"] == 6
     for k, v in a["net"].items():
         assert torch.equal(v, b["net"][k]), k
     assert out["false_alarms"] <= 0.25

@@ -34,7 +34,7 @@ from clrnet.core.roc import auc
 from clrnet.files.datasets import default_data_root, list_images
 from clrnet.passive.backbone import imagenet_weights_file, load_imagenet
 from clrnet.passive.detect import PassiveDetector
-from clrnet.passive.network import NetSpec, PSCCNet
+from clrnet.passive.network import SIZES, NetSpec, PSCCNet
 from clrnet.training.checkpoint import checkpoint, cosine, resume
 
 TRAIN_FOLDERS = ("bsds500", "imagenet-samples")
@@ -50,12 +50,14 @@ class PassiveConfig(BaseModel):
     post: float = 0.5  # probability of each post-processing operation
     batch_size: int = 16
     steps: int = 2400
+    restarts: tuple[int, ...] = ()  # steps where the cosine starts again, each time from half the last peak
     lr: float = 5e-4
     weight_decay: float = 1e-4
     val_every: int = 200
     val_photos: int = 100
     checkpoint_every: int = 50
     max_false_alarms: float = 0.05
+    fa_confidence: float | None = None  # the shipped threshold's confidence that new photos stay within it
     seed: int = 0
     threads: int = 2
     workers: int = 1
@@ -130,7 +132,7 @@ def loss_of(score: torch.Tensor, masks: list[torch.Tensor], truth: torch.Tensor)
 
 @torch.no_grad()
 def validate(net: PSCCNet, cases: list[tuple[torch.Tensor, torch.Tensor]], max_fa: float) -> dict[str, float]:
-    """Pixel AUC (finest mask against the truth at its size), image AUC and the threshold."""
+    """Pixel AUC (the finest mask, read at the finest scale's size, against the truth there), image AUC, threshold."""
     net.eval()
     scores, labels, px, pt = [], [], [], []
     for k in range(0, len(cases), 16):
@@ -139,7 +141,8 @@ def validate(net: PSCCNet, cases: list[tuple[torch.Tensor, torch.Tensor]], max_f
         s, masks = net(to_input(xs))
         scores.append(torch.sigmoid(s))
         labels.append(ts.flatten(1).amax(1) > 0)
-        m = masks[0]
+        # read every variant at the finest scale's size, so a Mask 4 ablation is compared like for like
+        m = F.interpolate(masks[0], size=(SIZES[0], SIZES[0]), mode="bilinear", align_corners=False)
         px.append(torch.sigmoid(m).flatten())
         pt.append((F.adaptive_avg_pool2d(ts, m.shape[-2:]) >= 0.5).flatten())
     net.train()
@@ -151,14 +154,46 @@ def validate(net: PSCCNet, cases: list[tuple[torch.Tensor, torch.Tensor]], max_f
             "detected": float((s[lab] >= threshold).mean())}
 
 
-def threshold_for(scores: np.ndarray, max_fa: float) -> float:
-    """The lowest threshold that calls at most ``max_fa`` of ``scores`` (pristine) edited."""
+def lr_at(cfg: PassiveConfig, step: int) -> float:
+    """Cosine from the cycle's peak to a twentieth of it over each cycle; cycles end at ``restarts``
+    and ``steps``, and each starts from half the previous peak (warm restarts, so a run can be
+    extended and stay reproducible from one command)."""
+    bounds = [0, *cfg.restarts, cfg.steps]
+    k = max(i for i in range(len(bounds) - 1) if step >= bounds[i] or i == 0)
+    start, end = bounds[k], bounds[k + 1]
+    peak = cfg.lr * 0.5 ** k
+    t = min(1.0, (step - start) / max(1, end - start))
+    return peak / 20 + (peak - peak / 20) * (1 + math.cos(math.pi * t)) / 2
+
+
+def schedule(opt: torch.optim.Optimizer, cfg: PassiveConfig, step: int) -> torch.optim.lr_scheduler.LRScheduler:
+    """The learning rate of ``lr_at`` as a scheduler, at ``step`` (resumable)."""
+    first = cfg.restarts[0] if cfg.restarts else cfg.steps
+    if step < first:  # the first cycle exactly as the single-cosine runs had it
+        return cosine(opt, first, cfg.lr, step)
+    return torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_at(cfg, s) / cfg.lr, last_epoch=step - 1)
+
+
+def threshold_for(scores: np.ndarray, max_fa: float, confidence: float | None = None) -> float:
+    """The lowest threshold that calls at most ``max_fa`` of ``scores`` (pristine) edited; with
+    ``confidence``, at most as many as keep the one-sided Clopper-Pearson bound of the false-alarm
+    rate within ``max_fa`` (a rate met on these photos alone is missed on about half of new sets)."""
     s = np.sort(np.asarray(scores, np.float64))
-    k = min(len(s) - 1, int(math.floor((1 - max_fa) * len(s))))
-    return float(s[k]) + 1e-6
+    n = len(s)
+    allowed = n - 1 - min(n - 1, int(math.floor((1 - max_fa) * n)))
+    if confidence is not None:
+        from scipy.stats import beta
+
+        allowed = -1
+        while allowed + 1 < n and beta.ppf(confidence, allowed + 2, n - allowed - 1) <= max_fa:
+            allowed += 1
+        if allowed < 0:
+            return float(s[-1]) + 1e-6
+    return float(s[n - 1 - allowed]) + 1e-6
 
 
-def calibrate(path: Path, photos: list[np.ndarray], max_fa: float) -> dict[str, float]:
+def calibrate(path: Path, photos: list[np.ndarray], max_fa: float, confidence: float | None = None
+              ) -> dict[str, float]:
     """Choose the verdict threshold of the weights at ``path`` on whole pristine photos (as they
     are and after JPEG 80) and write it into the file's metadata."""
     from safetensors import safe_open
@@ -166,11 +201,12 @@ def calibrate(path: Path, photos: list[np.ndarray], max_fa: float) -> dict[str, 
 
     det = PassiveDetector.load(str(path))
     scores = np.array([det(p).score for q in (None, 80) for p in (photos if q is None else [np.asarray(jpeg(Image.fromarray(x), q)) for x in photos])])
-    t = threshold_for(scores, max_fa)
+    t = threshold_for(scores, max_fa, confidence)
     with safe_open(str(path), "pt") as fh:
         meta = dict(fh.metadata() or {})
     meta.update({"threshold": f"{t:.6f}", "threshold_from": f"{len(scores)} whole val/ photos as they are and "
-                 f"after JPEG 80, at most {max_fa:.0%} called edited"})
+                 f"after JPEG 80, at most {max_fa:.0%} called edited"
+                 + (f" with {confidence:.0%} confidence (Clopper-Pearson)" if confidence else "")})
     tmp = path.with_name(path.name + ".tmp")
     save_file(load_file(str(path)), str(tmp), metadata=meta)
     tmp.replace(path)
@@ -206,7 +242,7 @@ def train_passive(cfg: PassiveConfig, run_dir: Path, data: Path | None = None, s
     last = run_dir / "last.pt"
     step, best, elapsed = resume(last, net, opt, rng, -1.0)
     total = steps or cfg.steps
-    sched = cosine(opt, cfg.steps, cfg.lr, step)
+    sched = schedule(opt, cfg, step)
     val_photos = load_photos(val_paths)
     vset = Samples(val_photos, cfg.model_copy(update={"post": 0.5}), salt=1)
     cases = [vset[i] for i in range(4 * len(val_photos))]
@@ -236,6 +272,8 @@ def train_passive(cfg: PassiveConfig, run_dir: Path, data: Path | None = None, s
             opt.step()
             sched.step()
             step += 1
+            if step in cfg.restarts:
+                sched = schedule(opt, cfg, step)
             running = 0.98 * running + 0.02 * loss.item() if running else loss.item()
             if bar is not None:
                 bar.update(1)
@@ -260,5 +298,5 @@ def train_passive(cfg: PassiveConfig, run_dir: Path, data: Path | None = None, s
     if bar is not None:
         bar.close()
     if (run_dir / "best.safetensors").is_file():
-        result.update(calibrate(run_dir / "best.safetensors", val_photos, cfg.max_false_alarms))
+        result.update(calibrate(run_dir / "best.safetensors", val_photos, cfg.max_false_alarms, cfg.fa_confidence))
     return result
