@@ -236,6 +236,10 @@ def test_eval_real_path_needs_large_photos(tmp_path):
                          "8 megapixels")
 
 
+def test_eval_passive_ablation_needs_the_runs_folder(tmp_path):
+    assert_clean_failure(run("eval", "passive-ablation", "--data", tmp_path), "passive/log.csv")
+
+
 def test_eval_v2_writes_report_and_figure(tmp_path, photo):
     folder = tmp_path / "photos"
     folder.mkdir()

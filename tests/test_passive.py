@@ -189,3 +189,23 @@ def test_training_resumes_exactly_and_chooses_a_threshold(tmp_path) -> None:
     with safe_open(str(tmp_path / "b" / "best.safetensors"), "pt") as fh:
         assert float(fh.metadata()["threshold"]) == pytest.approx(out["threshold"], abs=1e-5)
     assert set(load_file(str(tmp_path / "b" / "best.safetensors"))) == set(a["net"])
+
+
+def test_ablation_table_reads_every_run_at_the_matched_step(tmp_path) -> None:
+    """The rows come from each run's validation at the asked step (not the last one), in the
+    paper's order; a missing step or a missing main run is a one-line error."""
+    from clrnet.evaluation.passive_ablation import ablation_rows
+
+    head = "step,loss,pixel_auc,image_auc,threshold,false_alarms,detected,seconds\n"
+    for name, auc400 in (("passive", 0.89), ("passive-mask4", 0.91)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "log.csv").write_text(head + f"200,0.6,0.85,0.8,0.9,0.04,0.3,500\n"
+                                                 f"400,0.5,{auc400},0.82,0.9,0.04,0.4,1000\n600,0.4,0.99,0.99,0.9,0.04,0.5,1500\n")
+    rows = ablation_rows(tmp_path, 400, side=64)
+    assert [r["run"] for r in rows] == ["passive", "passive-mask4"]
+    assert [r["val pixel AUC"] for r in rows] == [0.89, 0.91]
+    assert rows[0]["time"] > 0 and rows[0]["paper CASIA pixel AUC"] == 0.8293  # timing itself: not asserted
+    with pytest.raises(ValueError, match="step 300"):
+        ablation_rows(tmp_path, 300, side=64)
+    with pytest.raises(FileNotFoundError, match="passive/log.csv"):
+        ablation_rows(tmp_path / "passive", 400, side=64)

@@ -212,6 +212,16 @@ def passive_study(m: Model, o: Options) -> Result:
     return Result(rows, text, lambda path: passive_figure(cases, path))
 
 
+def passive_ablation_study(m: Model, o: Options) -> Result:
+    """The passive detector's ablation from its training runs at a matched step (Table 4)."""
+    from clrnet.evaluation.passive_ablation import STEP, ablation_figure, ablation_rows
+
+    step = o.limit or STEP
+    rows = ablation_rows(o.data, step)
+    title = f"### passive ablation: {o.data}, validation at step {step}"
+    return Result(rows, markdown_table(rows, title, 4), lambda path: ablation_figure(o.data, path))
+
+
 def capacity_study(m: Model, o: Options) -> Result:
     """The payload's capacity by working level and kept area, and how often it decodes."""
     from clrnet.evaluation.capacity import capacity_table, format_capacity
@@ -290,6 +300,9 @@ STUDIES: dict[str, Study] = {s.name: s for s in (
           formats_study),
     Study("passive", "The passive detector (PSCC-Net) on edited never-protected photos: synthetic Kodak + Set14 "
           "edits and the CASIA samples (--data: the datasets root; --attack: post-processing columns).", ("designed",), passive_study),
+    Study("passive-ablation", "The passive detector's ablation (PSCC-Net's Table 4) from its training runs at a "
+          "matched step (--data: the folder of the runs; --limit: the step, 400).", ("designed",),
+          passive_ablation_study),
     Study("capacity", "The payload's capacity by working level and kept area.", ("designed",), capacity_study),
     Study("real-path", "Photos of 8 MP and more: protect, crop 40 %, 2048 px, JPEG 85.", ("designed",),
           real_path_study),
