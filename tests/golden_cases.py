@@ -10,7 +10,9 @@ and ``overlay.png`` and nothing else; and on 2026-12-07 again for the core layer
 the 1024 px level): the 8 MP photo's protected bytes and its crop's report changed, nothing
 else; and on 2026-12-07 a third time for the passive detector: every report.json gained
 ``passive_score`` and ``passive_edited`` (None where a protection was found) and the
-never-protected photo's folder ``passive_map.png`` and ``passive_mask.png``, nothing else.
+never-protected photo's folder ``passive_map.png`` and ``passive_mask.png``, nothing else; and
+a fourth time on 2026-12-07 for the passive detector's step-3 600 weights: the never-protected
+photo's ``passive_score`` and ``passive_map.png`` changed (its mask stays empty), nothing else.
 """
 
 from __future__ import annotations
