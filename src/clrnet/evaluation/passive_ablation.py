@@ -76,9 +76,7 @@ def ablation_rows(runs: Path, step: int = STEP, side: int = 512) -> list[dict[st
             raise ValueError(f"{runs / name}: no validation at step {step}")
         r = at[-1]
         paper = PAPER_TABLE4.get(name)
-        cfg = _config(name)
-        spec = NetSpec(widths=tuple(cfg.get("widths", NetSpec.widths)), attention=bool(cfg.get("attention", True)),
-                       finest=int(cfg.get("finest", 1)))
+        spec = NetSpec.from_config(_config(name))
         rows.append({"variant": variant, "run": name, "step": step, "val pixel AUC": r["pixel_auc"],
                      "val image AUC": r["image_auc"], "time": 1.0 if spec == NetSpec() else forward_time(spec, side) / base,
                      "paper CASIA pixel AUC": paper[0] if paper else None,

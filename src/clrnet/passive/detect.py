@@ -75,8 +75,7 @@ class PassiveDetector:
         with safe_open(str(path), "pt") as fh:
             meta = fh.metadata() or {}
         cfg = json.loads(meta.get("passive_config", "{}"))
-        spec = NetSpec(widths=tuple(cfg.get("widths", NetSpec.widths)), attention=cfg.get("attention", True),
-                       finest=cfg.get("finest", 1))
+        spec = NetSpec.from_config(cfg)
         net = PSCCNet(spec)
         net.load_state_dict({k: v.float() for k, v in load_file(str(path)).items()})
         return cls(net, float(meta.get("threshold", 0.5)))

@@ -34,6 +34,12 @@ class NetSpec:
     attention: bool = True  # SCCM's spatial and channel-wise attention (off: the w/o SA+CA row)
     finest: int = 1  # the finest scale a mask is predicted at: 1 (all four), 4 (the coarsest only)
 
+    @classmethod
+    def from_config(cls, cfg: dict) -> "NetSpec":
+        """The spec a training config (or the config stored with weights) describes."""
+        return cls(widths=tuple(cfg.get("widths", cls.widths)), attention=bool(cfg.get("attention", True)),
+                   finest=int(cfg.get("finest", 1)))
+
 
 def resample(x: Tensor, size: int) -> Tensor:
     """``x`` brought to size x size: area averaging down, bilinear up."""

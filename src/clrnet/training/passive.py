@@ -159,7 +159,7 @@ def lr_at(cfg: PassiveConfig, step: int) -> float:
     and ``steps``, and each starts from half the previous peak (warm restarts, so a run can be
     extended and stay reproducible from one command)."""
     bounds = [0, *cfg.restarts, cfg.steps]
-    k = max(i for i in range(len(bounds) - 1) if step >= bounds[i] or i == 0)
+    k = sum(step >= b for b in cfg.restarts)  # the cycle ``step`` is in
     start, end = bounds[k], bounds[k + 1]
     peak = cfg.lr * 0.5 ** k
     t = min(1.0, (step - start) / max(1, end - start))
@@ -180,16 +180,15 @@ def threshold_for(scores: np.ndarray, max_fa: float, confidence: float | None = 
     rate within ``max_fa`` (a rate met on these photos alone is missed on about half of new sets)."""
     s = np.sort(np.asarray(scores, np.float64))
     n = len(s)
-    allowed = n - 1 - min(n - 1, int(math.floor((1 - max_fa) * n)))
-    if confidence is not None:
+    if confidence is None:
+        allowed = n - 1 - min(n - 1, int(math.floor((1 - max_fa) * n)))
+    else:
         from scipy.stats import beta
 
-        allowed = -1
-        while allowed + 1 < n and beta.ppf(confidence, allowed + 2, n - allowed - 1) <= max_fa:
+        allowed = 0  # one more while the bound of allowed + 1 false alarms in n stays within max_fa
+        while allowed < n - 1 and beta.ppf(confidence, allowed + 2, n - allowed - 1) <= max_fa:
             allowed += 1
-        if allowed < 0:
-            return float(s[-1]) + 1e-6
-    return float(s[n - 1 - allowed]) + 1e-6
+    return float(s[n - 1 - allowed]) + 1e-6  # just above the highest score left unflagged
 
 
 def calibrate(path: Path, photos: list[np.ndarray], max_fa: float, confidence: float | None = None
