@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from skimage import data
 
-from clrnet.attacks.forgeries import KINDS, forge, postprocess, superpixel_mask
+from clrnet.attacks.forgeries import KINDS, forge, postprocess, segment_mask, superpixel_mask
 
 
 @pytest.fixture(scope="module")
@@ -20,11 +20,12 @@ def _changed(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.abs(a.astype(int) - b.astype(int)).max(2) > 0
 
 
+@pytest.mark.parametrize("objects", [0.0, 1.0])
 @pytest.mark.parametrize("kind", KINDS)
-def test_mask_is_what_changed(kind: str, photos) -> None:
+def test_mask_is_what_changed(kind: str, objects: float, photos) -> None:
     photo, donor = photos
     for seed in range(12):
-        edited, mask = forge(kind, photo, np.random.default_rng(seed), donor)
+        edited, mask = forge(kind, photo, np.random.default_rng(seed), donor, objects)
         assert edited.shape == photo.shape and edited.dtype == np.uint8 and mask.shape == photo.shape[:2]
         changed = _changed(edited, photo)
         if kind == "pristine":
@@ -67,3 +68,16 @@ def test_postprocess_carries_the_mask_along(photos) -> None:
     assert len(sizes) > 1  # resized
     out, m = postprocess(np.random.default_rng(0), photo, mask, p=1.0, resize=False)
     assert out.shape == photo.shape and np.array_equal(m, mask) and not np.array_equal(out, photo)
+
+
+def test_segment_region_follows_the_photos_edges_clear_of_the_border() -> None:
+    """A bright disc on a dark ground: the segment is the disc (its outline is the photo's edge)."""
+    photo = np.full((128, 128, 3), 40, np.uint8)
+    cv2.circle(photo, (70, 60), 20, (220, 200, 180), -1)
+    disc = np.zeros((128, 128), np.uint8)
+    cv2.circle(disc, (70, 60), 20, 1, -1)
+    for seed in range(4):
+        m = segment_mask(np.random.default_rng(seed), photo, float(disc.mean()))
+        assert m.dtype == bool and m.shape == (128, 128)
+        near = cv2.dilate(disc, np.ones((5, 5), np.uint8)).astype(bool)
+        assert not (m & ~near).any() and (m & disc.astype(bool)).sum() >= 0.75 * disc.sum()

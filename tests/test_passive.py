@@ -191,6 +191,28 @@ def test_training_resumes_exactly_and_chooses_a_threshold(tmp_path) -> None:
     assert set(load_file(str(tmp_path / "b" / "best.safetensors"))) == set(a["net"])
 
 
+def test_fine_tune_starts_from_weights_and_records_its_starting_point(tmp_path) -> None:
+    """``init`` naming passive weights starts from them exactly (validated as step 0); a name that
+    is no such weights is a one-line error."""
+    from safetensors.torch import load_file
+
+    from clrnet.training.passive import PassiveConfig, train_passive
+
+    _tree(tmp_path / "data")
+    cfg = PassiveConfig(init="scratch", crop=64, batch_size=2, steps=2, val_every=2, val_photos=4, workers=0,
+                        max_false_alarms=0.25)
+    train_passive(cfg, tmp_path / "a", tmp_path / "data", progress=False)
+    start = tmp_path / "a" / "best.safetensors"
+    tuned = cfg.model_copy(update={"init": str(start), "objects": 1.0, "lr": 0.0})
+    train_passive(tuned, tmp_path / "b", tmp_path / "data", progress=False)
+    log = (tmp_path / "b" / "log.csv").read_text().splitlines()
+    assert [r.split(",")[0] for r in log[1:]] == ["0", "2"]
+    a, b = load_file(str(start)), load_file(str(tmp_path / "b" / "last.pt").replace("last.pt", "best.safetensors"))
+    assert all(torch.allclose(a[k], b[k]) for k in a if k.endswith("weight"))  # lr 0: the weights did not move
+    with pytest.raises(ValueError, match="init 'nope'"):
+        train_passive(cfg.model_copy(update={"init": "nope"}), tmp_path / "c", tmp_path / "data", progress=False)
+
+
 def test_ablation_table_reads_every_run_at_the_matched_step(tmp_path) -> None:
     """The rows come from each run's validation at the asked step (not the last one), in the
     paper's order; a missing step or a missing main run is a one-line error."""

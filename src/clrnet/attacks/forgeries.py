@@ -2,8 +2,8 @@
 
 ``forge`` makes one of ``KINDS`` from a photo (and a donor photo for splicing) and returns the
 edited photo with the mask of the pixels the edit replaced: splicing pastes an object-shaped
-region of the donor (a union of superpixels, or a smooth random outline as the paper's Bezier
-contours), scaled, rotated, shifted and with its luminance changed, sometimes with feathered
+region of the donor (a union of superpixels, a smooth random outline as the paper's Bezier
+contours, or with ``objects`` an image segment whose outline follows the photo's own edges), scaled, rotated, shifted and with its luminance changed, sometimes with feathered
 edges; copy-move does the same within the photo; removal fills a region (object-shaped or
 brush strokes) by inpainting (OpenCV Telea or Navier-Stokes, or scikit-image's biharmonic
 solve); a pristine photo is returned as it is, with an empty mask. ``postprocess`` then applies
@@ -59,10 +59,34 @@ def superpixel_mask(rng: np.random.Generator, photo: np.ndarray, rate: float) ->
     return np.isin(labels, list(chosen))
 
 
-def region(rng: np.random.Generator, photo: np.ndarray, rate: float | None = None) -> np.ndarray:
-    """An object-shaped region of ``photo``: superpixels or a smooth random outline."""
+def segment_mask(rng: np.random.Generator, photo: np.ndarray, rate: float) -> np.ndarray:
+    """A region cut along the photo's own edges, as an editor cuts out an object: a graph-based
+    segment (Felzenszwalb) clear of the frame's border, its holes filled, of about ``rate`` of the
+    frame (superpixels when no segment fits)."""
+    from scipy import ndimage
+    from skimage.segmentation import felzenszwalb
+
+    h, w = photo.shape[:2]
+    labels = felzenszwalb(photo, scale=float(math.exp(rng.uniform(math.log(300), math.log(4000)))), sigma=0.8,
+                          min_size=max(4, int(0.005 * h * w)))
+    n = int(labels.max()) + 1
+    share = np.bincount(labels.ravel(), minlength=n) / (h * w)
+    border = np.zeros(n, bool)
+    border[np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))] = True
+    fits = np.nonzero((share >= 0.3 * rate) & (share <= 3 * rate) & ~border)[0]
+    if len(fits) == 0:
+        return superpixel_mask(rng, photo, rate)
+    k = fits[np.argmin(np.abs(np.log(share[fits] / rate)))] if rng.random() < 0.8 else fits[rng.integers(len(fits))]
+    return ndimage.binary_fill_holes(labels == k)
+
+
+def region(rng: np.random.Generator, photo: np.ndarray, rate: float | None = None, objects: float = 0.0) -> np.ndarray:
+    """An object-shaped region of ``photo``: with probability ``objects`` a segment along the
+    photo's edges, else superpixels or a smooth random outline."""
     h, w = photo.shape[:2]
     rate = _area(rng) if rate is None else rate
+    if objects and rng.random() < objects:
+        return segment_mask(rng, photo, rate)
     return superpixel_mask(rng, photo, rate) if rng.random() < 0.5 else object_mask(rng, h, w, rate)
 
 
@@ -82,12 +106,13 @@ def _transform(rng: np.random.Generator, h: int, w: int, box: tuple[int, int, in
     return m
 
 
-def paste(rng: np.random.Generator, photo: np.ndarray, source: np.ndarray, same: bool) -> tuple[np.ndarray, np.ndarray]:
+def paste(rng: np.random.Generator, photo: np.ndarray, source: np.ndarray, same: bool,
+          objects: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """A region of ``source`` pasted into ``photo`` after a similarity and a luminance change;
     the mask is where it landed (a feathered edge blends a rim of a few pixels around it)."""
     h, w = photo.shape[:2]
     for _ in range(8):
-        m = region(rng, source)
+        m = region(rng, source, objects=objects)
         ys, xs = np.nonzero(m)
         if len(ys) >= 16:
             break
@@ -107,11 +132,11 @@ def paste(rng: np.random.Generator, photo: np.ndarray, source: np.ndarray, same:
     return np.clip(out, 0, 255).round().astype(np.uint8), mask
 
 
-def remove(rng: np.random.Generator, photo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def remove(rng: np.random.Generator, photo: np.ndarray, objects: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """A region filled by inpainting from its surroundings."""
     h, w = photo.shape[:2]
     rate = _area(rng) * 0.6
-    mask = region(rng, photo, rate) if rng.random() < 0.6 else freeform_mask(rng, h, w, rate)
+    mask = region(rng, photo, rate, objects) if rng.random() < 0.6 else freeform_mask(rng, h, w, rate)
     mask = cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
     u = rng.random()
     if u < 0.4:
@@ -124,18 +149,19 @@ def remove(rng: np.random.Generator, photo: np.ndarray) -> tuple[np.ndarray, np.
 
 
 def forge(kind: str, photo: np.ndarray, rng: np.random.Generator,
-          donor: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(edited photo, mask of the replaced pixels) for one of ``KINDS``."""
+          donor: np.ndarray | None = None, objects: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """(edited photo, mask of the replaced pixels) for one of ``KINDS``; ``objects`` is the share
+    of regions cut along the photo's edges (``segment_mask``)."""
     if kind == "pristine":
         return photo.copy(), np.zeros(photo.shape[:2], bool)
     if kind == "splice":
         if donor is None:
             raise ValueError("splice needs a donor photo")
-        return paste(rng, photo, donor, same=False)
+        return paste(rng, photo, donor, same=False, objects=objects)
     if kind == "copymove":
-        return paste(rng, photo, photo, same=True)
+        return paste(rng, photo, photo, same=True, objects=objects)
     if kind == "removal":
-        return remove(rng, photo)
+        return remove(rng, photo, objects)
     raise ValueError(f"unknown forgery {kind!r}; choose from: {', '.join(KINDS)}")
 
 

