@@ -165,3 +165,40 @@ def test_wide_border_continuation_runs_at_half_resolution_without_a_dark_rim():
     near = (d[0] > 0) & (d[0] <= 4)
     err = lambda x: float((x - truth)[:, near].abs().mean())  # noqa: E731
     assert err(out) < 0.7 * err(flat)
+
+
+def test_without_a_payload_the_fill_is_telea_and_harmonic_averaged():
+    """No thumbnail: the kept pixels stay, and the cut-away part is the mean of the harmonic
+    extension and OpenCV's Telea fill (checked against cv2.inpaint itself at full size)."""
+    import cv2
+
+    from clrnet.recovery.paint import TELEA_RADIUS, harmonic_extension, telea
+
+    g = torch.Generator().manual_seed(0)
+    frame = torch.rand(1, 3, 64, 80, generator=g)
+    keep = box_mask((8, 4, 60, 50), 64, 80)[None, None]
+    arr = (frame[0] * keep[0]).permute(1, 2, 0).mul(255).round().numpy().astype(np.uint8)
+    ref = cv2.inpaint(arr, (keep[0, 0].numpy() < 0.5).astype(np.uint8), TELEA_RADIUS, cv2.INPAINT_TELEA)
+    t = telea(frame * keep, keep)
+    assert torch.equal((t[0] * 255).round().to(torch.uint8), torch.from_numpy(ref).permute(2, 0, 1))
+    out = paint(frame * keep, keep, None)
+    assert torch.equal(out * keep, frame * keep)
+    expect = (harmonic_extension(frame * keep, keep) + t) / 2
+    assert torch.allclose((out * (1 - keep)), expect * (1 - keep), atol=1e-6)
+
+
+def test_telea_on_a_large_frame_fills_at_a_reduced_size_without_a_dark_rim():
+    """Past TELEA_SIDE the fill is computed smaller (only known pixels averaged) and upsampled:
+    a flat kept part cut on its right goes on flat, with no rim darkened by the hole's zeros."""
+    from clrnet.recovery.paint import TELEA_SIDE, telea
+
+    w = 3 * TELEA_SIDE
+    frame = torch.full((1, 3, 200, w), 0.4)
+    frame[:, 1] = 0.7
+    keep = torch.zeros(1, 1, 200, w)
+    keep[..., : 2 * TELEA_SIDE - 3] = 1  # an edge off the reduced grid
+    t = telea(frame * keep, keep)
+    assert torch.equal(t * keep, frame * keep)
+    # next to the cut (OpenCV's Telea itself drifts by a level per few pixels deep into a flat hole)
+    rim = slice(2 * TELEA_SIDE - 3, 2 * TELEA_SIDE + 12)
+    assert float((t - frame)[..., rim].abs().max()) <= 2.5 / 255
