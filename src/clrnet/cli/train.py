@@ -16,7 +16,7 @@ app = typer.Typer()
 
 @app.command()
 def train(
-    config: str = typer.Option("small", "--config", "-c", help="YAML config file or built-in name (small, paper; refine: the reconstruction network; tamper: the tamper network; passive: the passive detector)."),
+    config: str = typer.Option("small", "--config", "-c", help="YAML config file or built-in name (small, paper; refine: the reconstruction network; tamper: the tamper network; passive: the passive detector; qf-predictor: FG-JPEG's QF predictor)."),
     data: Optional[Path] = typer.Option(None, "--data", help="Dataset root with train/ and val/ (default: $CLRNET_DATA or ../shared/datasets)."),
     run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Checkpoints, log.csv, best.safetensors (default: runs/<name>)."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Train until this step (default: the config's)."),
@@ -31,6 +31,7 @@ def train(
     refine_cfg = _refine_config(config)
     tamper_cfg = _tamper_config(config)
     passive_cfg = _passive_config(config)
+    qf_cfg = _qf_config(config)
     if nproc < 1:
         _fail(f"--nproc {nproc}: must be at least 1")
     if passive_cfg is not None:
@@ -38,6 +39,11 @@ def train(
 
         _run_single(train_passive, passive_cfg, run_dir, data, steps, "best on validation",
                     "best.safetensors (with its threshold)")
+        return
+    if qf_cfg is not None:
+        from clrnet.paper.fgjpeg.training import train_predictor
+
+        _run_single(train_predictor, qf_cfg, run_dir, data, steps, "best validation accuracy", "best.safetensors")
         return
     if tamper_cfg is not None:
         from clrnet.training.tamper import train_tamper
@@ -151,6 +157,14 @@ def _passive_config(config: str):
 
     data = _config_of_kind(config, "passive")
     return None if data is None else PassiveConfig.model_validate(data)
+
+
+def _qf_config(config: str):
+    """FG-JPEG's QF predictor's config if ``config`` names one (``kind: qf-predictor``), else None."""
+    from clrnet.paper.fgjpeg.data import QFConfig
+
+    data = _config_of_kind(config, "qf-predictor")
+    return None if data is None else QFConfig.model_validate(data)
 
 
 def main() -> None:

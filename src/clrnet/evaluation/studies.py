@@ -222,6 +222,17 @@ def passive_ablation_study(m: Model, o: Options) -> Result:
     return Result(rows, markdown_table(rows, title, 4), lambda path: ablation_figure(o.data, path))
 
 
+def paper_jpeg_study(m: Model, o: Options) -> Result:
+    """FG-JPEG's tables: so far the QF predictor's accuracy on real JPEGs of Kodak and Set14."""
+    from clrnet.paper.fgjpeg.evaluation import load_predictor, predictor_rows, shipped_predictor
+
+    net = load_predictor(shipped_predictor())
+    rows = predictor_rows(o.data, net, limit=2 if o.quick else o.limit)
+    title = (f"### FG-JPEG's QF predictor: real Pillow JPEGs (4:2:0) of {o.data}/test, each photo at its own "
+             "size (the paper: 93.17 % on FG-JPEG's outputs, 72.48 % on Diff-JPEG's)")
+    return Result(rows, markdown_table(rows, title, 3))
+
+
 def capacity_study(m: Model, o: Options) -> Result:
     """The payload's capacity by working level and kept area, and how often it decodes."""
     from clrnet.evaluation.capacity import capacity_table, format_capacity
@@ -308,6 +319,9 @@ STUDIES: dict[str, Study] = {s.name: s for s in (
           real_path_study),
     Study("sharing", "Photos sent the way people share: whole or cropped, downscaled to 2048-720 px and to "
                      "shares of the working frame, JPEG 70-90 or WebP 80.", ("designed",), sharing_study),
+    Study("paper-jpeg", "FG-JPEG (the journal paper's Section III-C): the QF predictor's accuracy on real JPEGs "
+          "of Kodak and Set14 beside the quantiser-step reading (--data: the datasets root).", ("paper",),
+          paper_jpeg_study),
     Study("paper", "The paper's CLR-Net in Table I's layout beside the paper's numbers.", ("paper",), paper_study),
 )}
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import torch
 from PIL import Image
 from torch import Tensor
@@ -77,3 +78,12 @@ def bring_to(im: Image.Image, size: str) -> Image.Image:
 
 def load_at(path: Path, size: str) -> torch.Tensor:
     return pil_to_tensor(bring_to(Image.open(path).convert("RGB"), size))
+
+
+def load_rgb(paths: list[Path]) -> list[np.ndarray]:
+    """Each photo of ``paths`` as an (H, W, 3) uint8 array (the trainers' photos in memory)."""
+    out = []
+    for p in paths:
+        with Image.open(p) as im:
+            out.append(np.asarray(im.convert("RGB")))
+    return out

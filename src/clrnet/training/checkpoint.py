@@ -40,3 +40,22 @@ def checkpoint(last: Path, net: torch.nn.Module, opt: torch.optim.Optimizer, ste
     torch.save(dict(net=net.state_dict(), opt=opt.state_dict(), step=step, best=best, elapsed=elapsed,
                     rng=rng.bit_generator.state, **extra), tmp)
     tmp.replace(last)
+
+
+def resumable_loader(dataset: torch.utils.data.Dataset, batch_size: int, workers: int, step: int,
+                     total: int) -> torch.utils.data.DataLoader:
+    """Batches ``step`` to ``total`` of a dataset whose sample ``i`` depends on ``i`` alone, so a
+    resumed run sees exactly the batches an unbroken one would."""
+    live = step < total
+    return torch.utils.data.DataLoader(dataset, batch_size=batch_size, num_workers=workers if live else 0,
+                                       sampler=range(step * batch_size, total * batch_size),
+                                       persistent_workers=workers > 0 and live)
+
+
+def save_weights(net: torch.nn.Module, path: Path, metadata: dict[str, str]) -> None:
+    """``net``'s weights as safetensors at ``path`` with ``metadata``, written atomically."""
+    from safetensors.torch import save_file
+
+    tmp = path.with_name(path.name + ".tmp")
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(tmp), metadata=metadata)
+    tmp.replace(path)

@@ -31,11 +31,11 @@ from safetensors.torch import save_file
 from clrnet.attacks.forgeries import KINDS, forge, postprocess
 from clrnet.attacks.real import jpeg
 from clrnet.core.roc import auc
-from clrnet.files.datasets import default_data_root, list_images
+from clrnet.files.datasets import default_data_root, list_images, load_rgb
 from clrnet.passive.backbone import imagenet_weights_file, load_imagenet
 from clrnet.passive.detect import PassiveDetector, weights_path
 from clrnet.passive.network import SIZES, NetSpec, PSCCNet
-from clrnet.training.checkpoint import checkpoint, cosine, resume
+from clrnet.training.checkpoint import checkpoint, cosine, resumable_loader, resume, save_weights
 
 TRAIN_FOLDERS = ("bsds500", "imagenet-samples")
 
@@ -65,14 +65,6 @@ class PassiveConfig(BaseModel):
 
     def spec(self) -> NetSpec:
         return NetSpec(widths=self.widths, attention=self.attention, finest=self.finest)
-
-
-def load_photos(paths: list[Path]) -> list[np.ndarray]:
-    out = []
-    for p in paths:
-        with Image.open(p) as im:
-            out.append(np.asarray(im.convert("RGB")))
-    return out
 
 
 def _crop(rng: np.random.Generator, photo: np.ndarray, c: int) -> np.ndarray:
@@ -214,10 +206,7 @@ def calibrate(path: Path, photos: list[np.ndarray], max_fa: float, confidence: f
 
 
 def save_passive(net: PSCCNet, cfg: PassiveConfig, path: Path, extra: dict[str, str]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(tmp),
-              metadata={"passive_config": cfg.model_dump_json(), **extra})
-    tmp.replace(path)
+    save_weights(net, path, {"passive_config": cfg.model_dump_json(), **extra})
 
 
 def train_passive(cfg: PassiveConfig, run_dir: Path, data: Path | None = None, steps: int | None = None,
@@ -248,13 +237,11 @@ def train_passive(cfg: PassiveConfig, run_dir: Path, data: Path | None = None, s
     step, best, elapsed = resume(last, net, opt, rng, -1.0)
     total = steps or cfg.steps
     sched = schedule(opt, cfg, step)
-    val_photos = load_photos(val_paths)
+    val_photos = load_rgb(val_paths)
     vset = Samples(val_photos, cfg.model_copy(update={"post": 0.5}), salt=1)
     cases = [vset[i] for i in range(4 * len(val_photos))]
-    photos = load_photos(train_paths)
-    loader = torch.utils.data.DataLoader(
-        Samples(photos, cfg), batch_size=cfg.batch_size, num_workers=cfg.workers if step < total else 0,
-        sampler=range(step * cfg.batch_size, total * cfg.batch_size), persistent_workers=cfg.workers > 0 and step < total)
+    photos = load_rgb(train_paths)
+    loader = resumable_loader(Samples(photos, cfg), cfg.batch_size, cfg.workers, step, total)
     log = run_dir / "log.csv"
     new_log = not log.is_file()
     result: dict[str, float] = {"best": best}

@@ -1,0 +1,125 @@
+"""Training the QF predictor on real Pillow JPEGs of ``train/`` photos:
+``clrnet train --config qf-predictor`` (resumable; ``RUN_DIR/last.pt`` every
+``checkpoint_every`` steps, ``best.safetensors`` at the best validation accuracy).
+
+A sample: a random region of a random photo (downscaled first half of the time, as photos
+usually are before they are sent), encoded at one of ``QFS`` (chroma 4:2:0, a quarter of the
+time 4:4:4), decoded, and a ``tile`` square cut at a random offset (so the 8 x 8 grid falls
+anywhere). Validation: 4 seeded samples of each val photo per class.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from clrnet.files.datasets import default_data_root, list_images, load_rgb
+from clrnet.paper.fgjpeg.data import QFConfig, make_sample
+from clrnet.paper.fgjpeg.predictor import QFS, QFPredictor
+from clrnet.training.checkpoint import checkpoint, cosine, resumable_loader, resume, save_weights
+
+TRAIN_FOLDERS = ("bsds500", "imagenet-samples")
+
+
+class Samples(torch.utils.data.Dataset):
+    """Sample ``i`` of the run (seeded by (seed, salt, i)); its class is ``i`` mod 6."""
+
+    def __init__(self, photos: list[np.ndarray], cfg: QFConfig, salt: int = 0) -> None:
+        self.photos, self.cfg, self.salt = photos, cfg, salt
+
+    def __len__(self) -> int:
+        return 1 << 30
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        rng = np.random.default_rng([self.cfg.seed, self.salt, i])
+        label = i % len(QFS)
+        photo = self.photos[int(rng.integers(len(self.photos)))]
+        x = make_sample(photo, rng, label, self.cfg.tile, self.cfg.gray)
+        return torch.from_numpy(x.copy()).permute(2, 0, 1), label
+
+
+@torch.no_grad()
+def accuracy(net: QFPredictor, cases: list[tuple[torch.Tensor, int]]) -> float:
+    net.eval()
+    right = 0
+    for k in range(0, len(cases), 64):
+        xs = torch.stack([c[0] for c in cases[k:k + 64]]).float() / 255
+        ys = torch.tensor([c[1] for c in cases[k:k + 64]])
+        right += int((net(xs).argmax(1) == ys).sum())
+    net.train()
+    return right / len(cases)
+
+
+def save_predictor(net: QFPredictor, cfg: QFConfig, path: Path, extra: dict[str, str]) -> None:
+    save_weights(net, path, {"qf_config": cfg.model_dump_json(), "qfs": json.dumps(QFS), **extra})
+
+
+def train_predictor(cfg: QFConfig, run_dir: Path, data: Path | None = None, steps: int | None = None,
+                    progress: bool = True) -> dict[str, float]:
+    torch.manual_seed(cfg.seed)
+    torch.set_num_threads(cfg.threads)
+    root = Path(data) if data else default_data_root()
+    train_paths = [p for f in TRAIN_FOLDERS for p in list_images(root / "train" / f)]
+    val_paths = list_images(root / "val" / "bsds500")[:cfg.val_photos]
+    run_dir.mkdir(parents=True, exist_ok=True)
+    net = QFPredictor(cfg.blocks)
+    if cfg.init:
+        from safetensors.torch import load_file
+
+        try:
+            net.load_state_dict(load_file(cfg.init))
+        except (OSError, RuntimeError) as e:
+            raise ValueError(f"init {cfg.init!r}: not QF predictor weights of this network ({e})") from None
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    rng = np.random.default_rng(cfg.seed)
+    step, best, elapsed = resume(run_dir / "last.pt", net, opt, rng, -1.0)
+    total = steps or cfg.steps
+    sched = cosine(opt, cfg.steps, cfg.lr, step)
+    vset = Samples(load_rgb(val_paths), cfg, salt=1)
+    cases = [vset[i] for i in range(4 * len(QFS) * len(val_paths))]
+    loader = resumable_loader(Samples(load_rgb(train_paths), cfg), cfg.batch_size, cfg.workers, step, total)
+    log = run_dir / "log.csv"
+    new_log = not log.is_file()
+    result: dict[str, float] = {"best": best}
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=total, initial=step, desc="qf-predictor", unit="step")
+    net.train()
+    with open(log, "a", newline="") as fh:
+        writer = csv.writer(fh)
+        if new_log:
+            writer.writerow(["step", "loss", "val_accuracy", "seconds"])
+        running, t0 = 0.0, time.time()
+        for x, y in loader:
+            loss = F.cross_entropy(net(x.float() / 255), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            step += 1
+            running = 0.98 * running + 0.02 * loss.item() if running else loss.item()
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{running:.3f}")
+            if step % cfg.val_every == 0 or step == total:
+                acc = accuracy(net, cases)
+                writer.writerow([step, f"{running:.4f}", f"{acc:.4f}", f"{elapsed + time.time() - t0:.0f}"])
+                fh.flush()
+                if acc > best:
+                    best = acc
+                    save_predictor(net, cfg, run_dir / "best.safetensors", {"step": str(step), "val_accuracy": f"{acc:.4f}"})
+                result = {"best": best, "val_accuracy": acc}
+            if step % cfg.checkpoint_every == 0 or step == total:
+                checkpoint(run_dir / "last.pt", net, opt, step, best, elapsed + time.time() - t0, rng)
+            if step >= total:
+                break
+    if bar is not None:
+        bar.close()
+    return result
