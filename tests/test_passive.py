@@ -207,7 +207,7 @@ def test_fine_tune_starts_from_weights_and_records_its_starting_point(tmp_path) 
     train_passive(tuned, tmp_path / "b", tmp_path / "data", progress=False)
     log = (tmp_path / "b" / "log.csv").read_text().splitlines()
     assert [r.split(",")[0] for r in log[1:]] == ["0", "2"]
-    a, b = load_file(str(start)), load_file(str(tmp_path / "b" / "last.pt").replace("last.pt", "best.safetensors"))
+    a, b = load_file(str(start)), load_file(str(tmp_path / "b" / "best.safetensors"))
     assert all(torch.allclose(a[k], b[k]) for k in a if k.endswith("weight"))  # lr 0: the weights did not move
     with pytest.raises(ValueError, match="init 'nope'"):
         train_passive(cfg.model_copy(update={"init": "nope"}), tmp_path / "c", tmp_path / "data", progress=False)

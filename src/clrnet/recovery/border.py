@@ -27,6 +27,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from clrnet.recovery.paint import telea_reduced
+
 REACH = 0.2  # thumbnail cells
 WEIGHT = 0.8
 BAND = 4.0  # reaches
@@ -60,15 +62,6 @@ def continue_border(recovered: Tensor, keep: Tensor, distance: Tensor, cell: flo
 
 def _telea_half(img: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Telea's fill of ``mask`` (H, W; 1 = fill) in ``img`` (H, W, 3) uint8, computed at half
-    resolution: the known pixels averaged 2 x 2 (only known ones count, so the hole does not
-    bleed into its rim), the fill upsampled bilinearly."""
-    import cv2
-
+    resolution (:func:`paint.telea_reduced`)."""
     h, w = mask.shape
-    hs, ws = (h + 1) // 2, (w + 1) // 2
-    known = (1 - mask).astype(np.float32)
-    num = cv2.resize(img.astype(np.float32) * known[..., None], (ws, hs), interpolation=cv2.INTER_AREA)
-    cov = cv2.resize(known, (ws, hs), interpolation=cv2.INTER_AREA)
-    small = (num / np.maximum(cov, 1e-6)[..., None]).round().clip(0, 255).astype(np.uint8)
-    filled = cv2.inpaint(small, (cov < 0.5).astype(np.uint8), HALF_RADIUS, cv2.INPAINT_TELEA)
-    return cv2.resize(filled, (w, h), interpolation=cv2.INTER_LINEAR)
+    return telea_reduced(img, (1 - mask).astype(np.float32), ((w + 1) // 2, (h + 1) // 2), HALF_RADIUS)

@@ -49,9 +49,8 @@ TELEA_SIDE = 512  # long side (pixels) above which Telea fills at a reduced size
 
 def telea(frame: Tensor, keep: Tensor) -> Tensor:
     """OpenCV's Telea inpainting of ``frame`` (B, 3, H, W) where ``keep`` (B, 1, H, W) is 0 (the kept
-    pixels returned as they are); frames
-    longer than ``TELEA_SIDE`` are filled at that size (the known pixels area-averaged, only known
-    ones counting) and the fill upsampled bilinearly."""
+    pixels returned as they are); frames longer than ``TELEA_SIDE`` are filled at that size
+    (:func:`telea_reduced`)."""
     import cv2
 
     out = []
@@ -60,17 +59,27 @@ def telea(frame: Tensor, keep: Tensor) -> Tensor:
         known = (k[0].numpy() > 0.5).astype(np.float32)
         img = np.ascontiguousarray(f.permute(1, 2, 0).numpy(), np.float32) * 255 * known[..., None]
         s = min(1.0, TELEA_SIDE / max(h, w))
-        size = (max(1, round(w * s)), max(1, round(h * s)))
         if s < 1:
-            cov = cv2.resize(known, size, interpolation=cv2.INTER_AREA)
-            img = cv2.resize(img, size, interpolation=cv2.INTER_AREA) / np.maximum(cov, 1e-6)[..., None]
-            known = (cov >= 0.5).astype(np.float32)
-        small = np.ascontiguousarray(img.round().clip(0, 255).astype(np.uint8))
-        filled = cv2.inpaint(small, (known < 0.5).astype(np.uint8), TELEA_RADIUS, cv2.INPAINT_TELEA)
-        if s < 1:
-            filled = cv2.resize(filled, (w, h), interpolation=cv2.INTER_LINEAR)
+            filled = telea_reduced(img, known, (max(1, round(w * s)), max(1, round(h * s))), TELEA_RADIUS)
+        else:
+            small = np.ascontiguousarray(img.round().clip(0, 255).astype(np.uint8))
+            filled = cv2.inpaint(small, (known < 0.5).astype(np.uint8), TELEA_RADIUS, cv2.INPAINT_TELEA)
         out.append(torch.from_numpy(filled).permute(2, 0, 1).float() / 255)
     return frame * keep + torch.stack(out) * (1 - keep)
+
+
+def telea_reduced(img: np.ndarray, known: np.ndarray, size: tuple[int, int], radius: int) -> np.ndarray:
+    """Telea's fill of ``img`` (H, W, 3, levels) where ``known`` (H, W, 0/1) is 0, computed at
+    ``size`` (w, h): the known pixels area-averaged (only known ones count, so the hole does not
+    bleed into its rim), filled there, upsampled bilinearly; (H, W, 3) uint8."""
+    import cv2
+
+    h, w = known.shape
+    num = cv2.resize(img.astype(np.float32) * known[..., None], size, interpolation=cv2.INTER_AREA)
+    cov = cv2.resize(known, size, interpolation=cv2.INTER_AREA)
+    small = (num / np.maximum(cov, 1e-6)[..., None]).round().clip(0, 255).astype(np.uint8)
+    filled = cv2.inpaint(small, (cov < 0.5).astype(np.uint8), radius, cv2.INPAINT_TELEA)
+    return cv2.resize(filled, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 def distance(keep: Tensor) -> Tensor:
