@@ -86,8 +86,9 @@ def _tree(root) -> None:
 def test_training_resumes_exactly_and_the_table_reads_the_weights(tmp_path) -> None:
     """Four steps in one go equal 2 + 2 across a resume; the best weights load and fill the
     accuracy table (one row per folder and QF, and one over all)."""
-    from clrnet.paper.fgjpeg.evaluation import load_predictor, nearest_class, predictor_rows
+    from clrnet.paper.fgjpeg.evaluation import nearest_class, predictor_rows
     from clrnet.paper.fgjpeg.training import train_predictor
+    from clrnet.paper.fgjpeg.weights import load_predictor
 
     _tree(tmp_path / "data")
     cfg = QFConfig(blocks=1, batch_size=6, steps=4, val_every=2, val_photos=2, workers=0, checkpoint_every=1)
@@ -119,7 +120,7 @@ def test_shipped_predictor_names_the_quality_of_real_jpegs() -> None:
     Pillow JPEG at each class's quality: every one read right."""
     from skimage import data
 
-    from clrnet.paper.fgjpeg.evaluation import load_predictor, shipped_predictor
+    from clrnet.paper.fgjpeg.weights import load_predictor, shipped_predictor
 
     net = load_predictor(shipped_predictor())
     for photo in (data.astronaut(), data.coffee()):

@@ -16,10 +16,12 @@ app = typer.Typer()
 
 @app.command()
 def train(
-    config: str = typer.Option("small", "--config", "-c", help="YAML config file or built-in name (small, paper; refine: the reconstruction network; tamper: the tamper network; passive: the passive detector; qf-predictor: FG-JPEG's QF predictor)."),
+    config: str = typer.Option("small", "--config", "-c", help="YAML config file or built-in name (small, paper; refine: the reconstruction network; tamper: the tamper network; passive: the passive detector; qf-predictor: FG-JPEG's QF predictor; fg-jpeg: its generator)."),
     data: Optional[Path] = typer.Option(None, "--data", help="Dataset root with train/ and val/ (default: $CLRNET_DATA or ../shared/datasets)."),
     run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Checkpoints, log.csv, best.safetensors (default: runs/<name>)."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Train until this step (default: the config's)."),
+    sets: Optional[list[str]] = typer.Option(None, "--set", help="Override a setting of the model's config, "
+                                             "e.g. --set attack.jpeg=fg --set train.steps=400 (repeatable)."),
     nproc: int = typer.Option(1, "--nproc", help="Data-parallel processes on this machine (runs torchrun). "
                               "Global batch = batch_size x nproc."),
 ) -> None:
@@ -32,8 +34,11 @@ def train(
     tamper_cfg = _tamper_config(config)
     passive_cfg = _passive_config(config)
     qf_cfg = _qf_config(config)
+    fg_cfg = _fg_config(config)
     if nproc < 1:
         _fail(f"--nproc {nproc}: must be at least 1")
+    if sets and any(c is not None for c in (refine_cfg, tamper_cfg, passive_cfg, qf_cfg, fg_cfg)):
+        _fail(f"--set: {config} is not a config of the paper's model (edit a copy of the YAML instead)")
     if passive_cfg is not None:
         from clrnet.training.passive import train_passive
 
@@ -45,6 +50,12 @@ def train(
 
         _run_single(train_predictor, qf_cfg, run_dir, data, steps, "best validation accuracy", "best.safetensors")
         return
+    if fg_cfg is not None:
+        from clrnet.paper.fgjpeg.generator_training import train_generator
+
+        _run_single(train_generator, fg_cfg, run_dir, data, steps, "best validation PSNR against real JPEGs",
+                    "best.safetensors")
+        return
     if tamper_cfg is not None:
         from clrnet.training.tamper import train_tamper
 
@@ -52,7 +63,7 @@ def train(
                     "last.pt")
         return
     if nproc > 1:
-        _torchrun(nproc, config, data, run_dir, steps)
+        _torchrun(nproc, config, data, run_dir, steps, sets or [])
         return
     if refine_cfg is not None:
         from clrnet.training.refine import train_refine
@@ -72,9 +83,11 @@ def train(
         return
 
     try:
-        cfg = load_config(config)
+        cfg = load_config(config, sets)
     except (FileNotFoundError, ValueError) as e:
-        _fail(str(e))
+        errors = getattr(e, "errors", None)  # pydantic: one line per wrong setting, joined
+        _fail(f"{config}: " + "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in errors())
+              if callable(errors) else str(e))
     rd = run_dir or Path("runs") / cfg.name
     world = init_world()
     try:
@@ -105,7 +118,8 @@ def _run_single(fit, cfg, run_dir: Optional[Path], data: Optional[Path], steps: 
     typer.echo(f"done: {result} ({what}), {rd}/{kept}")
 
 
-def _torchrun(nproc: int, config: str, data: Optional[Path], run_dir: Optional[Path], steps: Optional[int]) -> None:
+def _torchrun(nproc: int, config: str, data: Optional[Path], run_dir: Optional[Path], steps: Optional[int],
+              sets: list[str]) -> None:
     """``clrnet train --nproc N``: the same command under torchrun on this machine."""
     import subprocess
 
@@ -114,6 +128,8 @@ def _torchrun(nproc: int, config: str, data: Optional[Path], run_dir: Optional[P
     for flag, value in (("--data", data), ("--run-dir", run_dir), ("--steps", steps)):
         if value is not None:
             cmd += [flag, str(value)]
+    for item in sets:
+        cmd += ["--set", item]
     typer.echo("running: " + " ".join(cmd[2:]))
     code = subprocess.call(cmd)
     if code:
@@ -165,6 +181,14 @@ def _qf_config(config: str):
 
     data = _config_of_kind(config, "qf-predictor")
     return None if data is None else QFConfig.model_validate(data)
+
+
+def _fg_config(config: str):
+    """FG-JPEG's generator's config if ``config`` names one (``kind: fg-jpeg``), else None."""
+    from clrnet.paper.fgjpeg.generator_training import FGConfig
+
+    data = _config_of_kind(config, "fg-jpeg")
+    return None if data is None else FGConfig.model_validate(data)
 
 
 def main() -> None:

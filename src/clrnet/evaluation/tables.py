@@ -35,10 +35,11 @@ def _save_fig(fig, path: Path) -> None:
 
 
 def rows_csv(rows: list[Any]) -> str:
-    """Rows (dataclasses or dicts of one kind) as CSV, floats to 5 decimals."""
+    """Rows (dataclasses or dicts) as CSV, floats to 5 decimals; the columns are the union of the
+    rows' keys in first-seen order (a study of several tables leaves the others' cells empty)."""
     dicts = [asdict(r) if is_dataclass(r) else dict(r) for r in rows]
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(dicts[0]))
+    w = csv.DictWriter(buf, fieldnames=list(dict.fromkeys(k for d in dicts for k in d)), restval="")
     w.writeheader()
     for d in dicts:
         w.writerow({k: (round(v, 5) if isinstance(v, float) else v) for k, v in d.items()})

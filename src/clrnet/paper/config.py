@@ -96,6 +96,10 @@ class AttackConfig(_Strict):
     contrast: tuple[float, float] = (0.7, 1.3)
     brightness: tuple[float, float] = (-0.1, 0.1)
     detach_attack: bool = True  # gradient stabilisation: attack difference is detached
+    # The JPEG simulator of the jpeg attacks (paper/attacks/jpeg.py): real = Pillow with the gradient
+    # straight through; diff / codec / mask / mixup / fg run forward and carry the gradient (never detached).
+    jpeg: Literal["real", "diff", "codec", "mask", "mixup", "fg"] = "real"
+    fg_weights: str = "fg-jpeg"  # FG-JPEG's generator: a shipped name or a .safetensors path
 
 
 class LossConfig(_Strict):
@@ -149,8 +153,23 @@ def builtin_config_names() -> list[str]:
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
-def load_config(path_or_name: str | Path) -> ModelConfig:
-    """Load a config from a YAML file, or a built-in one by name (e.g. ``small``)."""
+def override(data: dict, item: str) -> None:
+    """Set ``a.b=value`` in ``data`` (the value read as YAML: ``attack.jpeg=fg``, ``train.steps=400``)."""
+    key, sep, value = item.partition("=")
+    if not sep or not key.strip():
+        raise ValueError(f"--set {item!r}: expected key.path=value")
+    *parents, last = key.strip().split(".")
+    node = data
+    for part in parents:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ValueError(f"--set {item!r}: {part} is not a section")
+    node[last] = yaml.safe_load(value)
+
+
+def load_config(path_or_name: str | Path, overrides: list[str] | None = None) -> ModelConfig:
+    """Load a config from a YAML file, or a built-in one by name (e.g. ``small``), with
+    ``overrides`` (``key.path=value``) applied."""
     path = Path(path_or_name)
     if path.is_file():
         text = path.read_text()
@@ -162,7 +181,10 @@ def load_config(path_or_name: str | Path) -> ModelConfig:
                 f"(built-in: {', '.join(builtin_config_names())})"
             )
         text = res.read_text()
-    return ModelConfig.model_validate(yaml.safe_load(text) or {})
+    data = yaml.safe_load(text) or {}
+    for item in overrides or []:
+        override(data, item)
+    return ModelConfig.model_validate(data)
 
 
 def dump_config(cfg: ModelConfig) -> str:

@@ -15,10 +15,8 @@ and is written into ``best.safetensors`` (a finished run given the command again
 
 from __future__ import annotations
 
-import csv
 import json
 import math
-import time
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +34,7 @@ from clrnet.passive.backbone import imagenet_weights_file, load_imagenet
 from clrnet.passive.detect import PassiveDetector, weights_path
 from clrnet.passive.network import SIZES, NetSpec, PSCCNet
 from clrnet.training.checkpoint import checkpoint, cosine, resumable_loader, resume, save_weights
+from clrnet.training.runlog import RunLog, ema
 
 TRAIN_FOLDERS = ("bsds500", "imagenet-samples")
 
@@ -242,28 +241,18 @@ def train_passive(cfg: PassiveConfig, run_dir: Path, data: Path | None = None, s
     cases = [vset[i] for i in range(4 * len(val_photos))]
     photos = load_rgb(train_paths)
     loader = resumable_loader(Samples(photos, cfg), cfg.batch_size, cfg.workers, step, total)
-    log = run_dir / "log.csv"
-    new_log = not log.is_file()
     result: dict[str, float] = {"best": best}
-    bar = None
-    if progress:
-        from tqdm import tqdm
-        bar = tqdm(total=total, initial=step, desc="passive", unit="step")
     net.train()
-    with open(log, "a", newline="") as fh:
-        writer = csv.writer(fh)
-        if new_log:
-            writer.writerow(["step", "loss", "pixel_auc", "image_auc", "threshold", "false_alarms", "detected",
-                             "seconds"])
-        running, t0 = 0.0, time.time()
+    columns = ["step", "loss", "pixel_auc", "image_auc", "threshold", "false_alarms", "detected", "seconds"]
+    with RunLog(run_dir, columns, total, step, "passive", progress, elapsed) as log:
+        running = 0.0
 
         def record(step: int) -> None:
             nonlocal best, result
             v = validate(net, cases, cfg.max_false_alarms)
-            writer.writerow([step, f"{running:.4f}", f"{v['pixel_auc']:.4f}", f"{v['image_auc']:.4f}",
-                             f"{v['threshold']:.4f}", f"{v['false_alarms']:.3f}", f"{v['detected']:.3f}",
-                             f"{elapsed + time.time() - t0:.0f}"])
-            fh.flush()
+            log.write([step, f"{running:.4f}", f"{v['pixel_auc']:.4f}", f"{v['image_auc']:.4f}",
+                       f"{v['threshold']:.4f}", f"{v['false_alarms']:.3f}", f"{v['detected']:.3f}",
+                       f"{log.seconds():.0f}"])
             mean = (v["pixel_auc"] + v["image_auc"]) / 2
             if mean > best:
                 best = mean
@@ -284,18 +273,14 @@ def train_passive(cfg: PassiveConfig, run_dir: Path, data: Path | None = None, s
             step += 1
             if step in cfg.restarts:
                 sched = schedule(opt, cfg, step)
-            running = 0.98 * running + 0.02 * loss.item() if running else loss.item()
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(loss=f"{running:.3f}")
+            running = ema(running, loss.item())
+            log.tick(loss=f"{running:.3f}")
             if step % cfg.val_every == 0 or step == total:
                 record(step)
             if step % cfg.checkpoint_every == 0 or step == total:
-                checkpoint(last, net, opt, step, best, elapsed + time.time() - t0, rng)
+                checkpoint(last, net, opt, step, best, log.seconds(), rng)
             if step >= total:
                 break
-    if bar is not None:
-        bar.close()
     if (run_dir / "best.safetensors").is_file():
         result.update(calibrate(run_dir / "best.safetensors", val_photos, cfg.max_false_alarms, cfg.fa_confidence))
     return result

@@ -17,6 +17,7 @@ from torch import Tensor
 
 from clrnet.core.geometry import Box, crop, resize
 from clrnet.paper.attacks import functional as A
+from clrnet.paper.attacks.jpeg import simulate
 from clrnet.paper.config import AttackConfig
 
 
@@ -50,13 +51,20 @@ def draw_attack(rng: np.random.Generator, cfg: AttackConfig, name: str | None = 
     return AttackDraw(name, p)
 
 
+JPEG_ATTACKS = ("jpeg", "jpeg_resize")
+
+
 def apply_attack(x: Tensor, draw: AttackDraw, generator: torch.Generator | None = None,
-                 differentiable_jpeg: bool = False) -> Tensor:
-    """Apply one drawn attack to (B, 3, H, W); real JPEG unless ``differentiable_jpeg``."""
+                 differentiable_jpeg: bool = False, simulator: str = "real", fg=None) -> Tensor:
+    """Apply one drawn attack to (B, 3, H, W). The jpeg attacks: real JPEG (its gradient kornia's
+    if ``differentiable_jpeg``, else the identity's), or the JPEG ``simulator`` (``fg``: FG-JPEG's
+    generator)."""
     p, n = draw.params, draw.name
     if n in ("resize", "jpeg_resize"):
         x = A.rescale(x, p["scale"])
-    if n in ("jpeg", "jpeg_resize"):
+    if n in JPEG_ATTACKS and simulator != "real":
+        return simulate(simulator, x, int(p["quality"]), fg, generator)
+    if n in JPEG_ATTACKS:
         sim = A.jpeg_differentiable(x, p["quality"]) if differentiable_jpeg else x
         return A.straight_through(sim, A.jpeg_pillow(x, int(p["quality"])))
     if n == "jpeg_diff":
@@ -85,14 +93,25 @@ class AttackLayer(torch.nn.Module):
     def __init__(self, cfg: AttackConfig, size: int) -> None:
         super().__init__()
         self.cfg, self.size = cfg, size
+        self._fg: list = []  # FG-JPEG's frozen generator, kept out of this module's parameters
+        if cfg.jpeg == "fg":
+            from clrnet.paper.fgjpeg.weights import load_generator, shipped
+
+            self._fg.append(load_generator(shipped(cfg.fg_weights)))
+
+    @property
+    def fg(self):
+        return self._fg[0] if self._fg else None
 
     def forward(self, x: Tensor, boxes: list[Box], draws: list[AttackDraw],
                 generator: torch.Generator | None = None) -> Tensor:
         out = []
         for img, box, draw in zip(x, boxes, draws):
             frag = crop(img[None], box)
-            attacked = apply_attack(frag, draw, generator, differentiable_jpeg=not self.cfg.detach_attack)
-            if self.cfg.detach_attack:
+            attacked = apply_attack(frag, draw, generator, differentiable_jpeg=not self.cfg.detach_attack,
+                                    simulator=self.cfg.jpeg, fg=self.fg)
+            simulated = draw.name in JPEG_ATTACKS and self.cfg.jpeg != "real"
+            if self.cfg.detach_attack and not simulated:
                 # Gradient stabilisation: delta = atk - frag is detached; only the
                 # geometric part (crop + resizes) carries gradients.
                 if attacked.shape[-2:] != frag.shape[-2:]:

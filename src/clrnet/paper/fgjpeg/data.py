@@ -16,6 +16,7 @@ class QFConfig(BaseModel):
     name: str = "qf-predictor"
     init: str | None = None  # weights (.safetensors) to start from: a fine-tune
     gray: float = 0.0  # share of samples made grey before compression (scans, screenshots, old photos)
+    double: float = 0.0  # share compressed once before (any quality, half the time off the final grid)
     blocks: int = 5
     tile: int = 64
     batch_size: int = 32
@@ -40,9 +41,11 @@ def encode(region: np.ndarray, quality: int, subsampling: int = 2) -> np.ndarray
         return np.asarray(im.convert("RGB"))
 
 
-def make_sample(photo: np.ndarray, rng: np.random.Generator, label: int, tile: int, gray: float = 0.0) -> np.ndarray:
+def make_sample(photo: np.ndarray, rng: np.random.Generator, label: int, tile: int, gray: float = 0.0,
+                double: float = 0.0) -> np.ndarray:
     """(tile, tile, 3) uint8: a region of ``photo`` compressed at ``QFS[label]`` (grey first with
-    probability ``gray``)."""
+    probability ``gray``; with probability ``double`` compressed before at any quality, as video
+    frames and re-shared photos are, half the time on a grid shifted from the last one)."""
     h, w = photo.shape[:2]
     side = tile + 16
     if min(h, w) < side:  # a small photo: enlarged to hold a region
@@ -59,6 +62,11 @@ def make_sample(photo: np.ndarray, rng: np.random.Generator, label: int, tile: i
     region = np.ascontiguousarray(photo[y:y + side, x:x + side])
     if gray and rng.random() < gray:
         region = np.repeat(np.asarray(Image.fromarray(region).convert("L"))[..., None], 3, 2)
+    if double and rng.random() < double:
+        region = encode(region, int(rng.integers(10, 101)))
+        if rng.random() < 0.5:
+            dy, dx = int(rng.integers(1, 8)), int(rng.integers(1, 8))
+            region = np.ascontiguousarray(region[dy:, dx:])
     out = encode(region, QFS[label], 0 if rng.random() < 0.25 else 2)
     oy, ox = int(rng.integers(0, out.shape[0] - tile + 1)), int(rng.integers(0, out.shape[1] - tile + 1))
     return out[oy:oy + tile, ox:ox + tile]

@@ -10,9 +10,7 @@ anywhere). Validation: 4 seeded samples of each val photo per class.
 
 from __future__ import annotations
 
-import csv
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +21,7 @@ from clrnet.files.datasets import default_data_root, list_images, load_rgb
 from clrnet.paper.fgjpeg.data import QFConfig, make_sample
 from clrnet.paper.fgjpeg.predictor import QFS, QFPredictor
 from clrnet.training.checkpoint import checkpoint, cosine, resumable_loader, resume, save_weights
+from clrnet.training.runlog import RunLog, ema
 
 TRAIN_FOLDERS = ("bsds500", "imagenet-samples")
 
@@ -40,7 +39,7 @@ class Samples(torch.utils.data.Dataset):
         rng = np.random.default_rng([self.cfg.seed, self.salt, i])
         label = i % len(QFS)
         photo = self.photos[int(rng.integers(len(self.photos)))]
-        x = make_sample(photo, rng, label, self.cfg.tile, self.cfg.gray)
+        x = make_sample(photo, rng, label, self.cfg.tile, self.cfg.gray, self.cfg.double)
         return torch.from_numpy(x.copy()).permute(2, 0, 1), label
 
 
@@ -72,8 +71,10 @@ def train_predictor(cfg: QFConfig, run_dir: Path, data: Path | None = None, step
     if cfg.init:
         from safetensors.torch import load_file
 
+        from clrnet.paper.fgjpeg.weights import shipped
+
         try:
-            net.load_state_dict(load_file(cfg.init))
+            net.load_state_dict(load_file(shipped(cfg.init)))
         except (OSError, RuntimeError) as e:
             raise ValueError(f"init {cfg.init!r}: not QF predictor weights of this network ({e})") from None
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -84,19 +85,11 @@ def train_predictor(cfg: QFConfig, run_dir: Path, data: Path | None = None, step
     vset = Samples(load_rgb(val_paths), cfg, salt=1)
     cases = [vset[i] for i in range(4 * len(QFS) * len(val_paths))]
     loader = resumable_loader(Samples(load_rgb(train_paths), cfg), cfg.batch_size, cfg.workers, step, total)
-    log = run_dir / "log.csv"
-    new_log = not log.is_file()
     result: dict[str, float] = {"best": best}
-    bar = None
-    if progress:
-        from tqdm import tqdm
-        bar = tqdm(total=total, initial=step, desc="qf-predictor", unit="step")
     net.train()
-    with open(log, "a", newline="") as fh:
-        writer = csv.writer(fh)
-        if new_log:
-            writer.writerow(["step", "loss", "val_accuracy", "seconds"])
-        running, t0 = 0.0, time.time()
+    with RunLog(run_dir, ["step", "loss", "val_accuracy", "seconds"], total, step, "qf-predictor", progress,
+                elapsed) as log:
+        running = 0.0
         for x, y in loader:
             loss = F.cross_entropy(net(x.float() / 255), y)
             opt.zero_grad()
@@ -104,22 +97,17 @@ def train_predictor(cfg: QFConfig, run_dir: Path, data: Path | None = None, step
             opt.step()
             sched.step()
             step += 1
-            running = 0.98 * running + 0.02 * loss.item() if running else loss.item()
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(loss=f"{running:.3f}")
+            running = ema(running, loss.item())
+            log.tick(loss=f"{running:.3f}")
             if step % cfg.val_every == 0 or step == total:
                 acc = accuracy(net, cases)
-                writer.writerow([step, f"{running:.4f}", f"{acc:.4f}", f"{elapsed + time.time() - t0:.0f}"])
-                fh.flush()
+                log.write([step, f"{running:.4f}", f"{acc:.4f}", f"{log.seconds():.0f}"])
                 if acc > best:
                     best = acc
                     save_predictor(net, cfg, run_dir / "best.safetensors", {"step": str(step), "val_accuracy": f"{acc:.4f}"})
                 result = {"best": best, "val_accuracy": acc}
             if step % cfg.checkpoint_every == 0 or step == total:
-                checkpoint(run_dir / "last.pt", net, opt, step, best, elapsed + time.time() - t0, rng)
+                checkpoint(run_dir / "last.pt", net, opt, step, best, log.seconds(), rng)
             if step >= total:
                 break
-    if bar is not None:
-        bar.close()
     return result
