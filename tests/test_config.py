@@ -29,12 +29,13 @@ def test_builtin_configs_are_listed_and_load():
     assert small.generator.spectral_norm is False and small.preprocessor.enabled is False
     assert paper.size == 256 and paper.name == "clrnet-paper-256"
     assert paper.generator.spectral_norm is True and paper.preprocessor.enabled is True
-    from clrnet.cli.train import _passive_config, _qf_config, _refine_config, _tamper_config
+    from clrnet.cli.train import _fg_config, _passive_config, _qf_config, _refine_config, _tamper_config
 
     for name in names:
         # refine*: the reconstruction network's configs; tamper, passive, qf-predictor: the tamper network's,
-        # the passive detector's, FG-JPEG's QF predictor's
-        if all(f(name) is None for f in (_refine_config, _tamper_config, _passive_config, _qf_config)):
+        # the passive detector's, FG-JPEG's QF predictor's; fg-jpeg*: FG-JPEG's generator's
+        kinds = (_refine_config, _tamper_config, _passive_config, _qf_config, _fg_config)
+        if all(f(name) is None for f in kinds):
             assert isinstance(load_config(name), ModelConfig)
     assert _refine_config("refine-ddp").sampling == "per_sample"
 

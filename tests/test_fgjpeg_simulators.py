@@ -203,3 +203,55 @@ def test_train_command_knows_the_generator_configs() -> None:
     assert _fg_config("fg-jpeg").base == "codec"
     assert _fg_config("fg-jpeg-plain").base == "input"
     assert _fg_config("qf-predictor") is None
+
+
+def test_eval_paper_jpeg_prints_both_tables_from_the_shipped_weights(tmp_path) -> None:
+    """`clrnet eval paper-jpeg --quick` on a small tree: the predictor's table, the simulators'
+    fidelity (every simulator, every quality) and Table IV's rows with the paper's beside them,
+    as Markdown, CSV and a figure."""
+    from test_cli import run
+    from test_fgjpeg import _tree
+
+    from clrnet.paper.fgjpeg.ablation import SETS
+    from clrnet.paper.fgjpeg.evaluation import FIDELITY_QS, LABELS
+
+    _tree(tmp_path / "data")
+    r = run("eval", "paper-jpeg", "--data", tmp_path / "data", "--quick", "--out", tmp_path / "ev")
+    assert r.exit_code == 0, r.output
+    md = next((tmp_path / "ev").glob("*.md")).read_text()
+    for needle in ("QF predictor", "Fig. 13", "Table IV", "27.02", *(f"PSNR at QF {q}" for q in FIDELITY_QS)):
+        assert needle in md, needle
+    for label in LABELS.values():
+        assert label in md, label
+    rows = [ln for ln in md.splitlines() if ln.startswith("| ")]
+    n_ablation = sum(len(sims) for _, sims in SETS.values())
+    assert sum(" jpeg70 " in ln for ln in rows) == 2 * n_ablation  # two folders
+    assert list((tmp_path / "ev").glob("*.png")) and list((tmp_path / "ev").glob("*.csv"))
+
+
+def test_shipped_fg_jpeg_is_closer_to_real_jpeg_than_diff_jpeg_at_every_quality() -> None:
+    """The floor's claim on photos it never saw (scikit-image's astronaut and coffee): the shipped
+    FG-JPEG's 8-bit output is nearer Pillow's JPEG than kornia's Diff-JPEG at every quality of
+    the table, and the predictor reads the quality of its outputs at the classes' qualities."""
+    from skimage import data
+
+    from clrnet.core.metrics import psnr
+    from clrnet.paper.fgjpeg.evaluation import FIDELITY_QS
+    from clrnet.paper.fgjpeg.predictor import QFS, predict_qf
+    from clrnet.paper.fgjpeg.weights import load_generator, load_predictor, shipped, shipped_predictor
+
+    fg, net = load_generator(shipped("fg-jpeg")), load_predictor(shipped_predictor())
+    right = total = 0
+    for photo in (data.astronaut(), data.coffee()):
+        x = torch.from_numpy(photo[:256, :256].copy()).permute(2, 0, 1)[None].float() / 255
+        for q in sorted(set(FIDELITY_QS) | set(QFS)):
+            real = jpeg_pillow(x, q)[0]
+            with torch.no_grad():
+                ours = torch.round(fg(x, float(q)).clamp(0, 1)[0] * 255) / 255
+            kornia = torch.round(jpeg_differentiable(x, float(q)).clamp(0, 1)[0] * 255) / 255
+            if q in FIDELITY_QS:
+                assert psnr(ours, real) > psnr(kornia, real), q
+            if q in QFS:
+                right += predict_qf(net, ours)[0] == q
+                total += 1
+    assert right >= 0.9 * total, (right, total)

@@ -340,8 +340,9 @@ STUDIES: dict[str, Study] = {s.name: s for s in (
           real_path_study),
     Study("sharing", "Photos sent the way people share: whole or cropped, downscaled to 2048-720 px and to "
                      "shares of the working frame, JPEG 70-90 or WebP 80.", ("designed",), sharing_study),
-    Study("paper-jpeg", "FG-JPEG (the journal paper's Section III-C): the QF predictor on real JPEGs, the simulators' fidelity and the Table IV ablation "
-          "of Kodak and Set14 beside the quantiser-step reading (--data: the datasets root).", ("paper",),
+    Study("paper-jpeg", "FG-JPEG (the journal paper's Section III-C): the QF predictor on real JPEGs of Kodak and "
+          "Set14 beside the quantiser-step reading, the simulators against real JPEG (Fig. 13) and the paper's "
+          "model trained with each (Table IV) (--data: the datasets root).", ("paper",),
           paper_jpeg_study),
     Study("paper", "The paper's CLR-Net in Table I's layout beside the paper's numbers.", ("paper",), paper_study),
 )}

@@ -29,14 +29,12 @@ from safetensors.torch import save_file
 from clrnet.attacks.forgeries import KINDS, forge, postprocess
 from clrnet.attacks.real import jpeg
 from clrnet.core.roc import auc
-from clrnet.files.datasets import default_data_root, list_images, load_rgb
+from clrnet.files.datasets import load_rgb
 from clrnet.passive.backbone import imagenet_weights_file, load_imagenet
 from clrnet.passive.detect import PassiveDetector, weights_path
 from clrnet.passive.network import SIZES, NetSpec, PSCCNet
 from clrnet.training.checkpoint import checkpoint, cosine, resumable_loader, resume, save_weights
-from clrnet.training.runlog import RunLog, ema
-
-TRAIN_FOLDERS = ("bsds500", "imagenet-samples")
+from clrnet.training.runlog import RunLog, ema, start_run
 
 
 class PassiveConfig(BaseModel):
@@ -210,12 +208,7 @@ def save_passive(net: PSCCNet, cfg: PassiveConfig, path: Path, extra: dict[str, 
 
 def train_passive(cfg: PassiveConfig, run_dir: Path, data: Path | None = None, steps: int | None = None,
                   progress: bool = True) -> dict[str, float]:
-    torch.manual_seed(cfg.seed)
-    torch.set_num_threads(cfg.threads)
-    root = Path(data) if data else default_data_root()
-    train_paths = [p for f in TRAIN_FOLDERS for p in list_images(root / "train" / f)]
-    val_paths = list_images(root / "val" / "bsds500")[:cfg.val_photos]
-    run_dir.mkdir(parents=True, exist_ok=True)
+    train_paths, val_paths = start_run(cfg.seed, cfg.threads, run_dir, data, cfg.val_photos)
     net = PSCCNet(cfg.spec())
     if cfg.init == "imagenet":
         w = imagenet_weights_file()

@@ -1,5 +1,7 @@
-"""What a resumable single-process run shows and keeps while it trains: ``RUN_DIR/log.csv``
-(appended across resumes, its header written once) and a progress bar."""
+"""A resumable single-process trainer's start (seed, threads, run folder, its photos) and what it
+shows and keeps while it trains: ``RUN_DIR/log.csv`` (appended across resumes, its header
+written once) and a progress bar. Shared by the QF predictor's, FG-JPEG's and the passive
+detector's trainers."""
 
 from __future__ import annotations
 
@@ -53,3 +55,23 @@ class RunLog:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+TRAIN_FOLDERS = ("bsds500", "imagenet-samples")
+
+
+def start_run(seed: int, threads: int, run_dir: Path, data: Path | None, val_photos: int
+              ) -> tuple[list[Path], list[Path]]:
+    """Seed torch, set its threads, make ``run_dir``; the training photos (``train/``'s folders)
+    and the first ``val_photos`` of ``val/bsds500`` under ``data`` (default: $CLRNET_DATA or
+    ../shared/datasets)."""
+    import torch
+
+    from clrnet.files.datasets import default_data_root, list_images
+
+    torch.manual_seed(seed)
+    torch.set_num_threads(threads)
+    root = Path(data) if data else default_data_root()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    train = [p for f in TRAIN_FOLDERS for p in list_images(root / "train" / f)]
+    return train, list_images(root / "val" / "bsds500")[:val_photos]

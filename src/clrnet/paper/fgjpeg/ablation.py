@@ -19,7 +19,7 @@ from clrnet.paper.model import CLRNet
 
 ABLATION = "paper-jpeg-ablation"  # weights/<ABLATION>/<simulator>.safetensors
 ROWS = ("real", "diff", "mask", "mixup", "fg")  # the small config as shipped (ruler + thumbnail hint)
-NOHINT_ROWS = ("real", "diff", "fg")  # without the fixed hint: G's learned part carries the recovery
+NOHINT_ROWS = ("diff", "fg")  # without the fixed hint G's learned part must carry the recovery
 SETS = {"small": ("", ROWS), "small, no hint": ("nohint-", NOHINT_ROWS)}  # file prefix, simulators
 # The paper's Table IV (MS-COCO / Flicker, JPEG 70, r_c = 0.7): F1, PSNR, SSIM; None where the
 # text extraction lost the number.
@@ -67,15 +67,22 @@ def shipped_ablation(name: str) -> Path:
 
 
 def export(run_dir: Path, simulator: str, out_dir: Path, prefix: str = "") -> Path:
-    """The run's best weights (its validation choice) as ``out_dir/<prefix><simulator>.safetensors``."""
+    """The run's last weights as ``out_dir/<prefix><simulator>.safetensors``: every model at the same
+    step (its validation choice can fall in the first stage, before any attack was simulated)."""
     from safetensors import safe_open as _open
 
-    src = run_dir / "best.safetensors"
+    src = run_dir / "last.safetensors"
     with _open(str(src), "pt") as fh:
         meta = fh.metadata() or {}
     model = CLRNet.load(src)
     if model.cfg.attack.jpeg != simulator:
         raise ValueError(f"{src}: trained with the {model.cfg.attack.jpeg} simulator, not {simulator}")
+    fg = Path(model.cfg.attack.fg_weights)
+    if simulator == "fg" and fg.is_file():  # trained before FG-JPEG shipped: name the shipped copy
+        from clrnet.paper.fgjpeg.weights import shipped
+
+        if fg.read_bytes() == shipped("fg-jpeg").read_bytes():
+            model.cfg.attack.fg_weights = "fg-jpeg"
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{prefix}{simulator}.safetensors"
     save_compact(model, path, {"simulator": simulator, "run": run_dir.name,

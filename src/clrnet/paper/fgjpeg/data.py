@@ -7,12 +7,14 @@ import io
 
 import numpy as np
 from PIL import Image
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from clrnet.paper.fgjpeg.predictor import QFS
 
 
 class QFConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt setting is an error, not a default
+
     name: str = "qf-predictor"
     init: str | None = None  # weights (.safetensors) to start from: a fine-tune
     gray: float = 0.0  # share of samples made grey before compression (scans, screenshots, old photos)

@@ -155,7 +155,7 @@ def fidelity_figure(root: Path, generator: torch.nn.Module, path: Path, side: in
     h, w = x.shape[-2:]
     y0, x0 = (h // 2 - side // 2) // 8 * 8, (w // 2 - side // 2) // 8 * 8
     cols = ("original", "real", "fg", "diff", "mask", "mixup")
-    fig, axes = plt.subplots(2, len(cols), figsize=(2.2 * len(cols), 4.8))
+    fig, axes = plt.subplots(2, len(cols), figsize=(2.2 * len(cols), 5.6))
     for r, q in enumerate((10, 80)):
         real = simulate("real", x, q)
         outs = {"original": x, "real": real}

@@ -17,21 +17,22 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from torch import Tensor
 
-from clrnet.files.datasets import default_data_root, list_images, load_rgb
+from clrnet.files.datasets import load_rgb
 from clrnet.paper.fgjpeg.data import encode
 from clrnet.paper.fgjpeg.generator import Base, Generator
 from clrnet.paper.fgjpeg.predictor import QFS, TILE, QFPredictor
 from clrnet.training.checkpoint import checkpoint, cosine, resumable_loader, resume, save_weights
-from clrnet.training.runlog import RunLog, ema
+from clrnet.training.runlog import RunLog, ema, start_run
 
-TRAIN_FOLDERS = ("bsds500", "imagenet-samples")
 VAL_QUALITIES = (10, 30, 50, 70, 80, 90)
 
 
 class FGConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt setting is an error, not a default
+
     name: str = "fg-jpeg"
     base: Base = "codec"
     widths: tuple[int, int, int, int] = (24, 48, 72, 96)
@@ -154,12 +155,7 @@ def _predictor(name: str) -> QFPredictor:
 
 def train_generator(cfg: FGConfig, run_dir: Path, data: Path | None = None, steps: int | None = None,
                     progress: bool = True) -> dict[str, float]:
-    torch.manual_seed(cfg.seed)
-    torch.set_num_threads(cfg.threads)
-    root = Path(data) if data else default_data_root()
-    train_paths = [p for f in TRAIN_FOLDERS for p in list_images(root / "train" / f)]
-    val_paths = list_images(root / "val" / "bsds500")[:cfg.val_photos]
-    run_dir.mkdir(parents=True, exist_ok=True)
+    train_paths, val_paths = start_run(cfg.seed, cfg.threads, run_dir, data, cfg.val_photos)
     net = Generator(cfg.widths, cfg.base)
     predictor = _predictor(cfg.predictor)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)

@@ -17,13 +17,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from clrnet.files.datasets import default_data_root, list_images, load_rgb
+from clrnet.files.datasets import load_rgb
 from clrnet.paper.fgjpeg.data import QFConfig, make_sample
 from clrnet.paper.fgjpeg.predictor import QFS, QFPredictor
 from clrnet.training.checkpoint import checkpoint, cosine, resumable_loader, resume, save_weights
-from clrnet.training.runlog import RunLog, ema
-
-TRAIN_FOLDERS = ("bsds500", "imagenet-samples")
+from clrnet.training.runlog import RunLog, ema, start_run
 
 
 class Samples(torch.utils.data.Dataset):
@@ -61,12 +59,7 @@ def save_predictor(net: QFPredictor, cfg: QFConfig, path: Path, extra: dict[str,
 
 def train_predictor(cfg: QFConfig, run_dir: Path, data: Path | None = None, steps: int | None = None,
                     progress: bool = True) -> dict[str, float]:
-    torch.manual_seed(cfg.seed)
-    torch.set_num_threads(cfg.threads)
-    root = Path(data) if data else default_data_root()
-    train_paths = [p for f in TRAIN_FOLDERS for p in list_images(root / "train" / f)]
-    val_paths = list_images(root / "val" / "bsds500")[:cfg.val_photos]
-    run_dir.mkdir(parents=True, exist_ok=True)
+    train_paths, val_paths = start_run(cfg.seed, cfg.threads, run_dir, data, cfg.val_photos)
     net = QFPredictor(cfg.blocks)
     if cfg.init:
         from safetensors.torch import load_file
