@@ -55,7 +55,8 @@ JPEG_ATTACKS = ("jpeg", "jpeg_resize")
 
 
 def apply_attack(x: Tensor, draw: AttackDraw, generator: torch.Generator | None = None,
-                 differentiable_jpeg: bool = False, simulator: str = "real", fg=None) -> Tensor:
+                 differentiable_jpeg: bool = False, simulator: str = "real",
+                 fg: torch.nn.Module | None = None) -> Tensor:
     """Apply one drawn attack to (B, 3, H, W). The jpeg attacks: real JPEG (its gradient kornia's
     if ``differentiable_jpeg``, else the identity's), or the JPEG ``simulator`` (``fg``: FG-JPEG's
     generator)."""
@@ -93,14 +94,15 @@ class AttackLayer(torch.nn.Module):
     def __init__(self, cfg: AttackConfig, size: int) -> None:
         super().__init__()
         self.cfg, self.size = cfg, size
-        self._fg: list = []  # FG-JPEG's frozen generator, kept out of this module's parameters
+        self._fg: list[torch.nn.Module] = []  # FG-JPEG's frozen generator, kept out of this module's parameters
         if cfg.jpeg == "fg":
             from clrnet.paper.fgjpeg.weights import load_generator, shipped
 
             self._fg.append(load_generator(shipped(cfg.fg_weights)))
 
     @property
-    def fg(self):
+    def fg(self) -> torch.nn.Module | None:
+        """FG-JPEG's generator when ``attack.jpeg`` is ``fg``."""
         return self._fg[0] if self._fg else None
 
     def forward(self, x: Tensor, boxes: list[Box], draws: list[AttackDraw],
