@@ -151,44 +151,27 @@ def _config_of_kind(config: str, kind: str) -> dict | None:
     return {k: v for k, v in data.items() if k != "kind"}
 
 
-def _refine_config(config: str):
-    """The reconstruction network's config if ``config`` names one (``kind: refine``), else None."""
-    from clrnet.training.refine import RefineConfig
+def _of_kind(kind: str, where: str):
+    """A reader of configs that say ``kind: <kind>``: the config model ``where`` (module:Class)
+    validated from the YAML, or None for a config of another kind."""
+    def read(config: str):
+        data = _config_of_kind(config, kind)
+        if data is None:
+            return None
+        from importlib import import_module
 
-    data = _config_of_kind(config, "refine")
-    return None if data is None else RefineConfig.model_validate(data)
+        module, name = where.split(":")
+        return getattr(import_module(module), name).model_validate(data)
 
-
-def _tamper_config(config: str):
-    """The tamper network's config if ``config`` names one (``kind: tamper``), else None."""
-    from clrnet.training.tamper import TamperConfig
-
-    data = _config_of_kind(config, "tamper")
-    return None if data is None else TamperConfig.model_validate(data)
-
-
-def _passive_config(config: str):
-    """The passive detector's config if ``config`` names one (``kind: passive``), else None."""
-    from clrnet.training.passive import PassiveConfig
-
-    data = _config_of_kind(config, "passive")
-    return None if data is None else PassiveConfig.model_validate(data)
+    read.__doc__ = f"The config of ``config`` if it says ``kind: {kind}``, else None."
+    return read
 
 
-def _qf_config(config: str):
-    """FG-JPEG's QF predictor's config if ``config`` names one (``kind: qf-predictor``), else None."""
-    from clrnet.paper.fgjpeg.data import QFConfig
-
-    data = _config_of_kind(config, "qf-predictor")
-    return None if data is None else QFConfig.model_validate(data)
-
-
-def _fg_config(config: str):
-    """FG-JPEG's generator's config if ``config`` names one (``kind: fg-jpeg``), else None."""
-    from clrnet.paper.fgjpeg.generator_training import FGConfig
-
-    data = _config_of_kind(config, "fg-jpeg")
-    return None if data is None else FGConfig.model_validate(data)
+_refine_config = _of_kind("refine", "clrnet.training.refine:RefineConfig")  # the reconstruction network
+_tamper_config = _of_kind("tamper", "clrnet.training.tamper:TamperConfig")  # the tamper network
+_passive_config = _of_kind("passive", "clrnet.training.passive:PassiveConfig")  # the passive detector
+_qf_config = _of_kind("qf-predictor", "clrnet.paper.fgjpeg.data:QFConfig")  # FG-JPEG's QF predictor
+_fg_config = _of_kind("fg-jpeg", "clrnet.paper.fgjpeg.generator_training:FGConfig")  # FG-JPEG's generator
 
 
 def main() -> None:

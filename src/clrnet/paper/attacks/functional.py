@@ -25,9 +25,14 @@ def straight_through(sim: Tensor, real: Tensor) -> Tensor:
     return sim + (real - sim).detach()
 
 
+def round_8bit(x: Tensor) -> Tensor:
+    """Clip to [0, 1] and round to the 256 levels an 8-bit file stores (no gradient)."""
+    return torch.round(x.clamp(0, 1) * 255) / 255
+
+
 def quantize(x: Tensor) -> Tensor:
     """Round to 8-bit levels (clipping to [0, 1]) with an identity gradient."""
-    return straight_through(x, torch.round(x.clamp(0, 1) * 255) / 255)
+    return straight_through(x, round_8bit(x))
 
 
 def to_uint8(x: Tensor) -> np.ndarray:

@@ -70,6 +70,7 @@ def fidelity_rows(root: Path, generators: dict[str, torch.nn.Module], net: QFPre
     from tqdm import tqdm
 
     from clrnet.core.metrics import psnr
+    from clrnet.paper.attacks.functional import round_8bit
     from clrnet.paper.attacks.jpeg import simulate
 
     names = [*generators, *SIMULATORS]
@@ -88,14 +89,14 @@ def fidelity_rows(root: Path, generators: dict[str, torch.nn.Module], net: QFPre
                 for s in names:
                     g = torch.Generator().manual_seed(seed * 100_003 + i * 101 + q)
                     kind, fg = ("fg", generators[s]) if s in generators else (s, None)
-                    out = torch.round(simulate(kind, x, q, fg=fg, generator=g).clamp(0, 1) * 255) / 255
+                    out = round_8bit(simulate(kind, x, q, fg=fg, generator=g))
                     if q in FIDELITY_QS:
                         db[s][q].append(psnr(out[0], real[0]))
                     if q in QFS:
                         right[s] += predict_qf(net, out[0])[0] == q
                     if q == NOISY_QF:
                         xn = (x + NOISE_SIGMA * torch.randn(x.shape, generator=g)).clamp(0, 1)
-                        on = torch.round(simulate(kind, xn, q, fg=fg, generator=g).clamp(0, 1) * 255) / 255
+                        on = round_8bit(simulate(kind, xn, q, fg=fg, generator=g))
                         noisy[s].append(psnr(on[0], real[0]))
         n = len(paths)
         for s in names:
@@ -147,6 +148,7 @@ def fidelity_figure(root: Path, generator: torch.nn.Module, path: Path, side: in
 
     from clrnet.core.metrics import psnr
     from clrnet.evaluation.tables import _save_fig
+    from clrnet.paper.attacks.functional import round_8bit
     from clrnet.paper.attacks.jpeg import simulate
 
     photo = list_images(root / "test" / FOLDERS[0])[0]
@@ -160,8 +162,7 @@ def fidelity_figure(root: Path, generator: torch.nn.Module, path: Path, side: in
         real = simulate("real", x, q)
         outs = {"original": x, "real": real}
         for s in cols[2:]:
-            outs[s] = torch.round(simulate(s, x, q, fg=generator, generator=torch.Generator().manual_seed(0))
-                                  .clamp(0, 1) * 255) / 255
+            outs[s] = round_8bit(simulate(s, x, q, fg=generator, generator=torch.Generator().manual_seed(0)))
         for c, name in enumerate(cols):
             ax = axes[r, c]
             ax.imshow(outs[name][0, :, y0:y0 + side, x0:x0 + side].permute(1, 2, 0).numpy(), interpolation="nearest")

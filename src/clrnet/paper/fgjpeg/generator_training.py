@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict
 from torch import Tensor
 
 from clrnet.files.datasets import load_rgb
+from clrnet.paper.attacks.functional import round_8bit
 from clrnet.paper.fgjpeg.data import encode
 from clrnet.paper.fgjpeg.generator import Base, Generator
 from clrnet.paper.fgjpeg.predictor import QFS, TILE, QFPredictor
@@ -134,8 +135,8 @@ def validate(net: Generator, cases: list[tuple[Tensor, Tensor, Tensor]]) -> tupl
         x = torch.stack([c[0] for c in cases[k:k + 16]])
         y = torch.stack([c[1] for c in cases[k:k + 16]])
         q = torch.stack([c[2] for c in cases[k:k + 16]])
-        ours.append(_psnr(torch.round(net(x, q).clamp(0, 1) * 255) / 255, y))
-        diff.append(_psnr(torch.round(jpeg_codec_differentiable(x, q).clamp(0, 1) * 255) / 255, y))
+        ours.append(_psnr(round_8bit(net(x, q)), y))
+        diff.append(_psnr(round_8bit(jpeg_codec_differentiable(x, q)), y))
     net.train()
     return float(torch.cat(ours).mean()), float(torch.cat(diff).mean())
 
